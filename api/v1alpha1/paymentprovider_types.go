@@ -1,0 +1,123 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// ProviderType names a payment provider implementation.
+// +kubebuilder:validation:Enum=sandbox;stripe;alipay;wechatpay
+type ProviderType string
+
+const (
+	ProviderSandbox   ProviderType = "sandbox"
+	ProviderStripe    ProviderType = "stripe"
+	ProviderAlipay    ProviderType = "alipay"
+	ProviderWeChatPay ProviderType = "wechatpay"
+)
+
+// LocalObjectReference names an object in the same namespace.
+type LocalObjectReference struct {
+	// name of the referenced object.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +required
+	Name string `json:"name"`
+}
+
+// QuerySettings tunes the fallback polling of the provider while a payment awaits its notification.
+type QuerySettings struct {
+	// initialInterval is the first wait before querying the provider (default 30s).
+	// +optional
+	InitialInterval *metav1.Duration `json:"initialInterval,omitempty"`
+	// maxInterval caps the doubling interval (default 10m).
+	// +optional
+	MaxInterval *metav1.Duration `json:"maxInterval,omitempty"`
+}
+
+// PaymentProviderSpec configures one account at one payment provider.
+type PaymentProviderSpec struct {
+	// type selects the provider implementation.
+	// +required
+	Type ProviderType `json:"type"`
+
+	// endpoint overrides the provider's API base URL (sandbox gateway address, provider sandbox).
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:Pattern=`^https?://[^\s]+$`
+	// +optional
+	Endpoint string `json:"endpoint,omitempty"`
+
+	// appID is the application id at providers that have one (Alipay app_id, WeChat appid).
+	// +kubebuilder:validation:MaxLength=64
+	// +optional
+	AppID string `json:"appID,omitempty"`
+
+	// merchantID is the merchant id at providers that have one (Alipay seller_id, WeChat mchid).
+	// +kubebuilder:validation:MaxLength=64
+	// +optional
+	MerchantID string `json:"merchantID,omitempty"`
+
+	// credentialsSecretRef names the Secret, in the same namespace, holding the provider's keys.
+	// The Secret must carry the label kubepay.io/credentials=true to be visible to the controller.
+	// +required
+	CredentialsSecretRef LocalObjectReference `json:"credentialsSecretRef"`
+
+	// callbackBaseURL is the public base URL at which the provider reaches kubepay's callback server;
+	// the notify URL is <callbackBaseURL>/notify/<namespace>/<provider name>.
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:Pattern=`^https?://[^\s?#]+$`
+	// +optional
+	CallbackBaseURL string `json:"callbackBaseURL,omitempty"`
+
+	// query tunes the fallback polling of the provider.
+	// +optional
+	Query *QuerySettings `json:"query,omitempty"`
+}
+
+// PaymentProviderStatus is the observed state of a PaymentProvider.
+type PaymentProviderStatus struct {
+	// notifyURL is the exact URL given to the provider for asynchronous notifications.
+	// +optional
+	NotifyURL string `json:"notifyURL,omitempty"`
+
+	// observedGeneration is the generation last processed.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions: Ready is True when the credentials load and parse.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:categories=payments
+// +kubebuilder:printcolumn:name="Type",type=string,JSONPath=`.spec.type`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Notify URL",type=string,JSONPath=`.status.notifyURL`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+
+// PaymentProvider is one merchant account at a payment provider.
+type PaymentProvider struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// +required
+	Spec PaymentProviderSpec `json:"spec"`
+	// +optional
+	Status PaymentProviderStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// PaymentProviderList contains a list of PaymentProvider.
+type PaymentProviderList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []PaymentProvider `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&PaymentProvider{}, &PaymentProviderList{})
+}

@@ -1,0 +1,14 @@
+package controllers
+
+// The manager's permissions, exactly what the controller and the callback server use. Secrets are
+// read-only and, through the cache's label selector, only those labelled kubepay.io/credentials=true
+// are ever listed into memory.
+
+// +kubebuilder:rbac:groups=kubepay.io,resources=paymentorders,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=kubepay.io,resources=paymentorders/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=kubepay.io,resources=paymentorders/finalizers,verbs=update
+// +kubebuilder:rbac:groups=kubepay.io,resources=paymentproviders,verbs=get;list;watch
+// +kubebuilder:rbac:groups=kubepay.io,resources=paymentproviders/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch

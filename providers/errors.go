@@ -1,0 +1,76 @@
+package providers
+
+import (
+	"errors"
+	"fmt"
+)
+
+var (
+	// ErrNotFound: the provider has no payment for the reference.
+	ErrNotFound = errors.New("payment not found at provider")
+	// ErrAlreadyPaid: a close was refused because the payment is paid.
+	ErrAlreadyPaid = errors.New("payment already paid")
+	// ErrSignature: a notification failed verification (signature, key, timestamp window).
+	ErrSignature = errors.New("notification verification failed")
+	// ErrMalformed: a verified notification could not be parsed.
+	ErrMalformed = errors.New("malformed notification")
+	// ErrCredentials: the provider's Secret is missing keys or they do not parse.
+	ErrCredentials = errors.New("invalid provider credentials")
+)
+
+// Error is a provider call failure, classified so the controller knows whether to retry.
+type Error struct {
+	// Op is the provider operation: create, query, close.
+	Op string
+	// Code is the provider's own error code or the HTTP status, for logs and conditions.
+	Code string
+	// Retryable errors (network, 5xx, 429, timeouts) are retried with backoff; the others
+	// (invalid request, conflicting idempotent create) are terminal for the order.
+	Retryable bool
+	Err       error
+}
+
+func (e *Error) Error() string {
+	kind := "terminal"
+	if e.Retryable {
+		kind = "retryable"
+	}
+	if e.Code != "" {
+		return fmt.Sprintf("%s: %s error %s: %v", e.Op, kind, e.Code, e.Err)
+	}
+	return fmt.Sprintf("%s: %s error: %v", e.Op, kind, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Retryable wraps err as a retryable failure of op.
+func Retryable(op, code string, err error) error {
+	return &Error{Op: op, Code: code, Retryable: true, Err: err}
+}
+
+// Terminal wraps err as a terminal failure of op.
+func Terminal(op, code string, err error) error {
+	return &Error{Op: op, Code: code, Retryable: false, Err: err}
+}
+
+// IsRetryable reports whether err should be retried. Unclassified errors are retryable: when in
+// doubt about money, ask again rather than give up on the order.
+func IsRetryable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var pe *Error
+	if errors.As(err, &pe) {
+		return pe.Retryable
+	}
+	return !errors.Is(err, ErrCredentials)
+}
+
+// Code returns the provider's error code carried by err, or "".
+func Code(err error) string {
+	var pe *Error
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	return ""
+}
