@@ -1,0 +1,198 @@
+// Package statemachine is the one place that decides how a PaymentOrder's phase moves. The
+// controller (create, query, expiry) and the callback server (notifications) both describe what
+// happened as an Event and call Next; nobody else writes status.phase.
+//
+// Next is pure: the same status and event always give the same answer, so the callback server can
+// re-decide after an optimistic-lock conflict, and duplicates or stale events are recognised
+// instead of applied twice.
+package statemachine
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	v1 "github.com/kubepay/kubepay/api/v1alpha1"
+)
+
+// EventType is what happened to the payment.
+type EventType string
+
+const (
+	// Initialized: the controller derived outTradeNo, amountMinor and expiresAt ("" -> Pending).
+	Initialized EventType = "Initialized"
+	// Created: the provider created the payment (Pending -> AwaitingPayment).
+	Created EventType = "Created"
+	// CreateRejected: the provider refused the payment terminally (Pending -> Failed).
+	CreateRejected EventType = "CreateRejected"
+	// Succeeded: the provider says the money moved (Pending|AwaitingPayment -> Paid).
+	Succeeded EventType = "Succeeded"
+	// PaymentFailed: the provider says the customer's payment failed (AwaitingPayment -> Failed).
+	PaymentFailed EventType = "PaymentFailed"
+	// Closed: the payment was closed unpaid at the provider; Expired at or after expiresAt,
+	// Cancelled before it (closed by someone else).
+	Closed EventType = "Closed"
+	// ExpiryReached: the controller closed the unpaid payment at expiresAt (-> Expired).
+	ExpiryReached EventType = "ExpiryReached"
+)
+
+// Event is one fact about the payment, from any source.
+type Event struct {
+	Type   EventType
+	Source v1.TransitionSource
+	// At is when the event was observed; it stamps history, paidAt and conditions.
+	At time.Time
+	// NotificationID and NotificationType are set for notifications; a notification whose id is
+	// the order's lastNotification is a duplicate.
+	NotificationID   string
+	NotificationType string
+	// ProviderPaymentID and PaymentURL come with Created (and may with Succeeded).
+	ProviderPaymentID string
+	PaymentURL        string
+	// PaidAmount is the provider's decimal amount with Succeeded.
+	PaidAmount string
+	// PaidAt is the provider's payment time with Succeeded, when it has one (else At).
+	PaidAt time.Time
+	// Initialized carries the derived fields.
+	OutTradeNo  string
+	AmountMinor int64
+	ExpiresAt   time.Time
+	// Reason is a CamelCase cause for the history and the Ready condition; Message explains it.
+	Reason  string
+	Message string
+}
+
+// ErrIrreconcilable: the provider reports money moved for an order that is already closed
+// (Expired, Cancelled, Failed). The phase never moves back; a person must refund it. Callers
+// record a Warning Event and acknowledge the notification, since redelivery cannot fix it.
+var ErrIrreconcilable = errors.New("payment succeeded at the provider for an order that is already closed")
+
+// ErrInvalidEvent: the event cannot apply to any phase (programming error or an event without
+// its required fields).
+var ErrInvalidEvent = errors.New("invalid payment event")
+
+// Next returns the status after ev, whether anything changed, and an error for events that must
+// not be applied. Duplicate and stale events return the status unchanged with changed=false.
+func Next(cur v1.PaymentOrderStatus, ev Event) (v1.PaymentOrderStatus, bool, error) {
+	if ev.At.IsZero() {
+		return cur, false, fmt.Errorf("%w: %s has no time", ErrInvalidEvent, ev.Type)
+	}
+	if ev.NotificationID != "" && cur.LastNotification != nil && cur.LastNotification.ID == ev.NotificationID {
+		return cur, false, nil
+	}
+	to, err := target(cur, ev)
+	if err != nil || to == "" {
+		return cur, false, err
+	}
+	next := *cur.DeepCopy()
+	at := metav1.NewTime(ev.At)
+	switch ev.Type {
+	case Initialized:
+		next.OutTradeNo, next.AmountMinor = ev.OutTradeNo, ev.AmountMinor
+		exp := metav1.NewTime(ev.ExpiresAt)
+		next.ExpiresAt = &exp
+	case Created:
+		next.ProviderPaymentID, next.PaymentURL = ev.ProviderPaymentID, ev.PaymentURL
+	case Succeeded:
+		if next.ProviderPaymentID == "" {
+			next.ProviderPaymentID = ev.ProviderPaymentID
+		}
+		paidAt := at
+		if !ev.PaidAt.IsZero() {
+			paidAt = metav1.NewTime(ev.PaidAt)
+		}
+		if next.PaidAt == nil {
+			next.PaidAt = &paidAt
+		}
+		next.PaidAmount = ev.PaidAmount
+	}
+	if ev.NotificationID != "" {
+		next.LastNotification = &v1.NotificationRef{ID: ev.NotificationID, Type: ev.NotificationType, ReceivedAt: at}
+	}
+	reason := ev.Reason
+	if reason == "" {
+		reason = string(to)
+	}
+	next.History = append(next.History, v1.Transition{
+		Time: at, From: cur.Phase, To: to, Source: ev.Source, NotificationID: ev.NotificationID, Reason: reason,
+	})
+	if n := len(next.History); n > v1.MaxHistory {
+		next.History = next.History[n-v1.MaxHistory:]
+	}
+	next.Phase = to
+	setReady(&next, to, reason, ev.Message, at)
+	return next, true, nil
+}
+
+// target is the phase ev moves cur to, "" for no change (duplicate, stale, out of order).
+func target(cur v1.PaymentOrderStatus, ev Event) (v1.Phase, error) {
+	p := cur.Phase
+	switch ev.Type {
+	case Initialized:
+		if ev.OutTradeNo == "" || ev.ExpiresAt.IsZero() || ev.AmountMinor <= 0 {
+			return "", fmt.Errorf("%w: Initialized needs outTradeNo, amountMinor and expiresAt", ErrInvalidEvent)
+		}
+		if p == "" {
+			return v1.PhasePending, nil
+		}
+		return "", nil
+	case Created:
+		if ev.ProviderPaymentID == "" {
+			return "", fmt.Errorf("%w: Created needs the provider's payment id", ErrInvalidEvent)
+		}
+		if p == v1.PhasePending {
+			return v1.PhaseAwaitingPayment, nil
+		}
+		return "", nil
+	case CreateRejected:
+		if p == v1.PhasePending {
+			return v1.PhaseFailed, nil
+		}
+		return "", nil
+	case Succeeded:
+		switch p {
+		case v1.PhasePending, v1.PhaseAwaitingPayment:
+			return v1.PhasePaid, nil
+		case v1.PhaseExpired, v1.PhaseCancelled, v1.PhaseFailed:
+			return "", fmt.Errorf("%w (order is %s)", ErrIrreconcilable, p)
+		}
+		return "", nil
+	case PaymentFailed:
+		if p == v1.PhaseAwaitingPayment || p == v1.PhasePending {
+			return v1.PhaseFailed, nil
+		}
+		return "", nil
+	case Closed:
+		if p != v1.PhaseAwaitingPayment && p != v1.PhasePending {
+			return "", nil
+		}
+		if cur.ExpiresAt != nil && !ev.At.Before(cur.ExpiresAt.Time) {
+			return v1.PhaseExpired, nil
+		}
+		return v1.PhaseCancelled, nil
+	case ExpiryReached:
+		if p == v1.PhaseAwaitingPayment || p == v1.PhasePending {
+			return v1.PhaseExpired, nil
+		}
+		return "", nil
+	}
+	return "", fmt.Errorf("%w: unknown event type %q", ErrInvalidEvent, ev.Type)
+}
+
+// setReady keeps the Ready condition in step with the phase: True where the order is where it
+// should be (a payment URL to pay, or settled), False while it is being created or after failure.
+func setReady(s *v1.PaymentOrderStatus, phase v1.Phase, reason, message string, at metav1.Time) {
+	status := metav1.ConditionTrue
+	if phase == v1.PhasePending || phase == v1.PhaseFailed {
+		status = metav1.ConditionFalse
+	}
+	if message == "" {
+		message = "order is " + string(phase)
+	}
+	meta.SetStatusCondition(&s.Conditions, metav1.Condition{
+		Type: v1.ConditionReady, Status: status, Reason: reason, Message: message, LastTransitionTime: at,
+	})
+}
