@@ -5,7 +5,9 @@
 package manager
 
 import (
+	"context"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -15,12 +17,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/kubepay/kubepay/controllers"
+	"github.com/kubepay/kubepay/internal/index"
+	"github.com/kubepay/kubepay/internal/resolver"
 	"github.com/kubepay/kubepay/internal/scheme"
+	"github.com/kubepay/kubepay/providers"
+	// Provider implementations register themselves with the providers registry.
+	_ "github.com/kubepay/kubepay/providers/sandbox"
 )
-
-// CredentialsLabel marks the Secrets kubepay may read; only they enter the cache, so the manager
-// never holds (or needs RBAC to list) the cluster's other Secrets.
-const CredentialsLabel = "kubepay.io/credentials"
 
 // Options configures New.
 type Options struct {
@@ -36,6 +40,10 @@ type Options struct {
 	MaxConcurrentReconciles int
 	KubeQPS                 float64
 	KubeBurst               int
+	// ProviderConfig, when set, adjusts every provider's Config (tests inject clocks, HTTP clients).
+	ProviderConfig func(*providers.Config)
+	// Now is the controller's clock; nil means time.Now.
+	Now func() time.Time
 }
 
 // New builds the manager with every kubepay component added.
@@ -53,7 +61,8 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 	if opts.Metrics.BindAddress == "" {
 		opts.Metrics.BindAddress = opts.MetricsBindAddress
 	}
-	credentials := labels.SelectorFromSet(labels.Set{CredentialsLabel: "true"})
+	// Only labelled Secrets enter the cache, so the manager never holds the cluster's other Secrets.
+	credentials := labels.SelectorFromSet(labels.Set{resolver.CredentialsLabel: "true"})
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme.New(),
 		Metrics:                 opts.Metrics,
@@ -72,6 +81,21 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating manager: %w", err)
+	}
+	if err := index.Setup(context.Background(), mgr.GetFieldIndexer()); err != nil {
+		return nil, fmt.Errorf("registering field indexes: %w", err)
+	}
+	res := &resolver.Resolver{Reader: mgr.GetClient(), Configure: opts.ProviderConfig}
+	if err := (&controllers.PaymentOrderReconciler{
+		Client: mgr.GetClient(), Resolver: res, Recorder: mgr.GetEventRecorder("kubepay-controller"),
+		Now: opts.Now, MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
+	}).SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up PaymentOrder controller: %w", err)
+	}
+	if err := (&controllers.PaymentProviderReconciler{
+		Client: mgr.GetClient(), Resolver: res, Recorder: mgr.GetEventRecorder("kubepay-controller"),
+	}).SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up PaymentProvider controller: %w", err)
 	}
 	return mgr, nil
 }

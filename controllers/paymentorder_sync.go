@@ -1,0 +1,378 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	v1 "github.com/kubepay/kubepay/api/v1alpha1"
+	"github.com/kubepay/kubepay/internal/metrics"
+	"github.com/kubepay/kubepay/internal/money"
+	"github.com/kubepay/kubepay/internal/resolver"
+	"github.com/kubepay/kubepay/internal/statemachine"
+	"github.com/kubepay/kubepay/providers"
+)
+
+// orderSync is one reconcile's work on one order: it computes the new status in memory through the
+// state machine, and Reconcile writes it once at the end, only when it changed.
+type orderSync struct {
+	r      *PaymentOrderReconciler
+	order  *v1.PaymentOrder
+	status v1.PaymentOrderStatus
+	now    time.Time
+	// applied lists the transitions of this reconcile, for Events and metrics after the write.
+	applied []v1.Transition
+	// warnings are Events to emit after the write (rejections, irreconcilable payments).
+	warnings []warning
+}
+
+type warning struct{ reason, message string }
+
+// Reconcile moves one PaymentOrder forward.
+func (r *PaymentOrderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	order := &v1.PaymentOrder{}
+	if err := r.Client.Get(ctx, req.NamespacedName, order); err != nil {
+		if apierrors.IsNotFound(err) {
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, fmt.Errorf("reading PaymentOrder %s: %w", req.NamespacedName, err)
+	}
+	if !order.DeletionTimestamp.IsZero() {
+		return r.finalize(ctx, order)
+	}
+	if !controllerutil.ContainsFinalizer(order, Finalizer) {
+		patch := client.MergeFromWithOptions(order.DeepCopy(), client.MergeFromWithOptimisticLock{})
+		controllerutil.AddFinalizer(order, Finalizer)
+		if err := r.Client.Patch(ctx, order, patch); err != nil {
+			return ctrl.Result{}, fmt.Errorf("adding finalizer to PaymentOrder %s: %w", req.NamespacedName, err)
+		}
+	}
+	if order.Status.Phase.Terminal() {
+		r.queries.forget(order.UID)
+		return ctrl.Result{}, nil
+	}
+
+	s := &orderSync{r: r, order: order, status: *order.Status.DeepCopy(), now: r.now()}
+	result, syncErr := s.run(ctx)
+	if err := s.writeStatus(ctx); err != nil {
+		if apierrors.IsConflict(err) {
+			// Someone (usually the callback server) wrote first; the watch brings the new version.
+			ctrl.LoggerFrom(ctx).V(1).Info("status write conflicted, will re-decide on the new version")
+			return ctrl.Result{RequeueAfter: time.Second}, nil
+		}
+		return ctrl.Result{}, fmt.Errorf("writing status of PaymentOrder %s: %w", req.NamespacedName, err)
+	}
+	if s.status.Phase.Terminal() {
+		r.queries.forget(order.UID)
+	}
+	return result, syncErr
+}
+
+// run decides this reconcile. A returned error is retryable and goes through the rate limiter.
+func (s *orderSync) run(ctx context.Context) (ctrl.Result, error) {
+	if s.status.Phase == "" {
+		if done := s.initialize(); done {
+			return ctrl.Result{}, nil
+		}
+	}
+	rp, err := s.r.Resolver.Resolve(ctx, s.order.Namespace, s.order.Spec.ProviderRef.Name)
+	if err != nil {
+		return s.providerUnavailable(ctx, err)
+	}
+	if s.status.ExpiresAt != nil && !s.now.Before(s.status.ExpiresAt.Time) {
+		return s.expire(ctx, rp)
+	}
+	switch s.status.Phase {
+	case v1.PhasePending:
+		return s.create(ctx, rp)
+	case v1.PhaseAwaitingPayment:
+		return s.poll(ctx, rp)
+	}
+	return ctrl.Result{}, nil
+}
+
+// initialize derives the fields every later step relies on. It reports true when the order can
+// go no further (its amount does not convert, which the CRD's rules should have prevented).
+func (s *orderSync) initialize() bool {
+	minor, err := money.ToMinor(s.order.Spec.Amount, s.order.Spec.Currency)
+	if err != nil || minor <= 0 {
+		s.setCondition(metav1.ConditionFalse, "InvalidAmount", fmt.Sprintf("amount %q %s cannot be taken: %v", s.order.Spec.Amount, s.order.Spec.Currency, err))
+		return true
+	}
+	expiresAfter := 30 * time.Minute
+	if s.order.Spec.ExpiresAfter != nil {
+		expiresAfter = s.order.Spec.ExpiresAfter.Duration
+	}
+	// From the creation time, not from now: a re-run derives the same expiry.
+	s.apply(statemachine.Event{
+		Type: statemachine.Initialized, Source: v1.SourceController, At: s.now, Reason: v1.ReasonCreating,
+		OutTradeNo: OutTradeNo(s.order), AmountMinor: minor,
+		ExpiresAt: s.order.CreationTimestamp.Add(expiresAfter),
+	})
+	return false
+}
+
+// providerUnavailable records why the provider cannot be used and waits: the order does not fail,
+// and the watches on PaymentProviders and Secrets bring it back as soon as they are fixed.
+func (s *orderSync) providerUnavailable(ctx context.Context, err error) (ctrl.Result, error) {
+	reason := v1.ReasonProviderNotReady
+	switch {
+	case errors.Is(err, resolver.ErrProviderNotFound):
+		reason = v1.ReasonProviderNotFound
+	case errors.Is(err, resolver.ErrSecretNotFound), errors.Is(err, providers.ErrCredentials):
+		reason = v1.ReasonCredentialsInvalid
+	}
+	if s.setCondition(metav1.ConditionFalse, reason, err.Error()) {
+		s.warnings = append(s.warnings, warning{reason, err.Error()})
+	}
+	ctrl.LoggerFrom(ctx).Info("payment provider unavailable, waiting", "reason", reason, "error", err.Error())
+	return ctrl.Result{}, fmt.Errorf("PaymentOrder %s/%s: %w", s.order.Namespace, s.order.Name, err)
+}
+
+// create asks the provider for the payment, keyed on outTradeNo: after a crash between this call
+// and the status write, the same key returns the same payment, never a second one.
+func (s *orderSync) create(ctx context.Context, rp *resolver.Resolved) (ctrl.Result, error) {
+	o := s.order
+	meta := map[string]string{"kubepay.io/namespace": o.Namespace, "kubepay.io/name": o.Name}
+	for k, v := range o.Spec.Metadata {
+		meta[k] = string(v)
+	}
+	amount, err := money.FromMinor(s.status.AmountMinor, o.Spec.Currency)
+	if err != nil {
+		return ctrl.Result{}, fmt.Errorf("PaymentOrder %s/%s: formatting amount: %w", o.Namespace, o.Name, err)
+	}
+	p, err := rp.Provider.Create(ctx, providers.Order{
+		Namespace: o.Namespace, Name: o.Name, OutTradeNo: s.status.OutTradeNo,
+		AmountMinor: s.status.AmountMinor, Amount: amount, Currency: o.Spec.Currency, Channel: o.Spec.Channel,
+		Subject: o.Spec.Subject, Description: o.Spec.Description, ReturnURL: o.Spec.ReturnURL,
+		NotifyURL: resolver.NotifyURL(rp.Spec), ExpiresAt: s.status.ExpiresAt.Time, Metadata: meta,
+	})
+	if err != nil {
+		if providers.IsRetryable(err) {
+			return s.retryableError(ctx, "create", err)
+		}
+		s.apply(statemachine.Event{Type: statemachine.CreateRejected, Source: v1.SourceController, At: s.now,
+			Reason: "ProviderRejected", Message: fmt.Sprintf("the provider refused the payment: %v", err)})
+		return ctrl.Result{}, nil
+	}
+	s.apply(statemachine.Event{Type: statemachine.Created, Source: v1.SourceController, At: s.now,
+		ProviderPaymentID: p.ID, PaymentURL: p.PaymentURL, Reason: v1.ReasonAwaitingPayment,
+		Message: "payment created at the provider; the customer pays at status.paymentURL"})
+	// A replayed create may find the payment already settled.
+	s.applyPayment(p, v1.SourceController)
+	next := s.r.queries.start(o.UID, s.now, queryInitial(rp.Spec))
+	return s.requeueBy(next), nil
+}
+
+// poll queries the provider when the schedule says so, catching notifications that never came.
+func (s *orderSync) poll(ctx context.Context, rp *resolver.Resolved) (ctrl.Result, error) {
+	initial, maxInterval := queryInitial(rp.Spec), queryMax(rp.Spec)
+	due, next := s.r.queries.due(s.order.UID, s.now, initial)
+	if !due {
+		return s.requeueBy(next), nil
+	}
+	p, err := rp.Provider.Query(ctx, s.status.OutTradeNo, s.status.ProviderPaymentID)
+	next = s.r.queries.queried(s.order.UID, s.now, initial, maxInterval)
+	if err != nil {
+		ctrl.LoggerFrom(ctx).Info("query failed, will query again", "next", next, "error", err.Error())
+		return s.requeueBy(next), nil
+	}
+	s.applyPayment(p, v1.SourceQuery)
+	return s.requeueBy(next), nil
+}
+
+// expire settles an order at expiresAt: one last query (a payment that just succeeded becomes
+// Paid, never Expired), then close at the provider so nobody can pay it any more, then Expired.
+func (s *orderSync) expire(ctx context.Context, rp *resolver.Resolved) (ctrl.Result, error) {
+	p, err := rp.Provider.Query(ctx, s.status.OutTradeNo, s.status.ProviderPaymentID)
+	switch {
+	case err == nil:
+		if s.applyPayment(p, v1.SourceQuery) {
+			return ctrl.Result{}, nil
+		}
+	case errors.Is(err, providers.ErrNotFound):
+		// Never created (e.g. the provider was down until expiry): nothing to pay, nothing to close.
+	default:
+		return s.retryableError(ctx, "query", err)
+	}
+	if err := rp.Provider.Close(ctx, s.status.OutTradeNo, s.status.ProviderPaymentID); err != nil && !errors.Is(err, providers.ErrNotFound) {
+		// ErrAlreadyPaid lands here too: paid between the query and the close, so the retry's
+		// query finds it paid and the order becomes Paid, never Expired.
+		return s.retryableError(ctx, "close", err)
+	}
+	s.apply(statemachine.Event{Type: statemachine.ExpiryReached, Source: v1.SourceController, At: s.now,
+		Reason: v1.ReasonExpired, Message: "not paid by expiresAt; closed at the provider"})
+	return ctrl.Result{}, nil
+}
+
+// applyPayment feeds the provider's view of the payment to the state machine and reports whether
+// it settled the order.
+func (s *orderSync) applyPayment(p providers.Payment, source v1.TransitionSource) bool {
+	ev := statemachine.Event{Source: source, At: s.now, ProviderPaymentID: p.ID}
+	switch p.Status {
+	case providers.StatusSucceeded:
+		ev.Type, ev.Reason, ev.PaidAt = statemachine.Succeeded, v1.ReasonPaid, p.PaidAt
+		ev.PaidAmount, _ = money.FromMinor(p.AmountMinor, p.Currency)
+		if p.AmountMinor != s.status.AmountMinor || p.Currency != s.order.Spec.Currency {
+			// The provider's record disagrees with the order: never mark it paid on that.
+			s.warnings = append(s.warnings, warning{v1.ReasonNotificationRejected,
+				fmt.Sprintf("provider reports %d %s paid, order is %d %s; not marked paid", p.AmountMinor, p.Currency, s.status.AmountMinor, s.order.Spec.Currency)})
+			return false
+		}
+	case providers.StatusFailed:
+		ev.Type, ev.Reason = statemachine.PaymentFailed, v1.ReasonFailed
+	case providers.StatusClosed:
+		ev.Type, ev.Reason = statemachine.Closed, v1.ReasonExpired
+	default:
+		return false
+	}
+	s.apply(ev)
+	return s.status.Phase.Terminal()
+}
+
+// apply runs the state machine; irreconcilable events become warnings, never phase changes.
+func (s *orderSync) apply(ev statemachine.Event) {
+	next, changed, err := statemachine.Next(s.status, ev)
+	if err != nil {
+		s.warnings = append(s.warnings, warning{"Irreconcilable", err.Error()})
+		return
+	}
+	if changed {
+		s.applied = append(s.applied, next.History[len(next.History)-1])
+		s.status = next
+	}
+}
+
+func (s *orderSync) retryableError(ctx context.Context, op string, err error) (ctrl.Result, error) {
+	msg := fmt.Sprintf("provider %s failed, retrying with backoff: %v", op, err)
+	if s.setCondition(metav1.ConditionFalse, v1.ReasonProviderError, msg) {
+		s.warnings = append(s.warnings, warning{v1.ReasonProviderError, msg})
+	}
+	return ctrl.Result{}, fmt.Errorf("PaymentOrder %s/%s: %w", s.order.Namespace, s.order.Name, err)
+}
+
+// setCondition sets Ready and reports whether it changed (so Events are emitted once per cause).
+func (s *orderSync) setCondition(status metav1.ConditionStatus, reason, message string) bool {
+	return meta.SetStatusCondition(&s.status.Conditions, metav1.Condition{
+		Type: v1.ConditionReady, Status: status, Reason: reason, Message: message,
+		LastTransitionTime: metav1.NewTime(s.now), ObservedGeneration: s.order.Generation,
+	})
+}
+
+// requeueBy asks to come back at t, or at expiry when that is sooner.
+func (s *orderSync) requeueBy(t time.Time) ctrl.Result {
+	if s.status.Phase.Terminal() {
+		return ctrl.Result{}
+	}
+	if s.status.ExpiresAt != nil && s.status.ExpiresAt.Time.Before(t) {
+		t = s.status.ExpiresAt.Time
+	}
+	return ctrl.Result{RequeueAfter: max(t.Sub(s.now), 10*time.Millisecond)}
+}
+
+// writeStatus writes the status once, only when it changed, with the read resourceVersion as an
+// optimistic lock; Events and metrics follow the committed write only.
+func (s *orderSync) writeStatus(ctx context.Context) error {
+	s.status.ObservedGeneration = s.order.Generation
+	if equality.Semantic.DeepEqual(s.status, s.order.Status) {
+		s.emit()
+		return nil
+	}
+	before := s.order.Status
+	s.order.Status = s.status
+	if err := s.r.Client.Status().Update(ctx, s.order); err != nil {
+		s.order.Status = before
+		return err
+	}
+	s.emit()
+	return nil
+}
+
+func (s *orderSync) emit() {
+	for _, t := range s.applied {
+		metrics.OrderTransitions.WithLabelValues(string(t.From), string(t.To)).Inc()
+		typ := corev1.EventTypeNormal
+		if t.To == v1.PhaseFailed {
+			typ = corev1.EventTypeWarning
+		}
+		s.r.Recorder.Eventf(s.order, nil, typ, t.Reason, "Transition", "%s -> %s (source %s, outTradeNo %s)", phaseOrNone(t.From), t.To, t.Source, s.status.OutTradeNo)
+	}
+	for _, w := range s.warnings {
+		s.r.Recorder.Eventf(s.order, nil, corev1.EventTypeWarning, w.reason, "Reconcile", "%s", w.message)
+	}
+	s.applied, s.warnings = nil, nil
+}
+
+// finalize closes an open payment before the object goes, so a deleted order cannot be paid.
+func (r *PaymentOrderReconciler) finalize(ctx context.Context, order *v1.PaymentOrder) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(order, Finalizer) {
+		return ctrl.Result{}, nil
+	}
+	log := ctrl.LoggerFrom(ctx)
+	switch order.Status.Phase {
+	case "", v1.PhasePending, v1.PhaseAwaitingPayment:
+		// Even with no status a payment may exist (created, then the status write was lost); the
+		// out_trade_no is derived from the object, so it can still be closed.
+		otn := order.Status.OutTradeNo
+		if otn == "" {
+			otn = OutTradeNo(order)
+		}
+		rp, err := r.Resolver.Resolve(ctx, order.Namespace, order.Spec.ProviderRef.Name)
+		switch {
+		case errors.Is(err, resolver.ErrProviderNotFound):
+			r.Recorder.Eventf(order, nil, corev1.EventTypeWarning, "CloseSkipped", "Delete", "PaymentProvider %q is gone; payment %s could not be closed at the provider", order.Spec.ProviderRef.Name, otn)
+		case err != nil:
+			return ctrl.Result{}, fmt.Errorf("closing payment of deleted PaymentOrder %s/%s: %w", order.Namespace, order.Name, err)
+		default:
+			err := rp.Provider.Close(ctx, otn, order.Status.ProviderPaymentID)
+			switch {
+			case err == nil, errors.Is(err, providers.ErrNotFound):
+				r.Recorder.Eventf(order, nil, corev1.EventTypeNormal, v1.ReasonCancelled, "Delete", "order deleted unpaid; payment %s closed at the provider", otn)
+			case errors.Is(err, providers.ErrAlreadyPaid):
+				// Money moved just before the delete. The order is going, so say so loudly.
+				r.Recorder.Eventf(order, nil, corev1.EventTypeWarning, "PaidBeforeDeletion", "Delete", "payment %s was paid at the provider before the order was deleted; reconcile it manually", otn)
+				log.Info("deleted order was paid at the provider", "outTradeNo", otn)
+			default:
+				return ctrl.Result{}, fmt.Errorf("closing payment %s of deleted PaymentOrder %s/%s: %w", otn, order.Namespace, order.Name, err)
+			}
+		}
+	}
+	patch := client.MergeFromWithOptions(order.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	controllerutil.RemoveFinalizer(order, Finalizer)
+	if err := r.Client.Patch(ctx, order, patch); err != nil && !apierrors.IsNotFound(err) {
+		return ctrl.Result{}, fmt.Errorf("removing finalizer of PaymentOrder %s/%s: %w", order.Namespace, order.Name, err)
+	}
+	r.queries.forget(order.UID)
+	return ctrl.Result{}, nil
+}
+
+func queryInitial(p *v1.PaymentProvider) time.Duration {
+	if q := p.Spec.Query; q != nil && q.InitialInterval != nil && q.InitialInterval.Duration > 0 {
+		return q.InitialInterval.Duration
+	}
+	return DefaultQueryInitial
+}
+
+func queryMax(p *v1.PaymentProvider) time.Duration {
+	if q := p.Spec.Query; q != nil && q.MaxInterval != nil && q.MaxInterval.Duration > 0 {
+		return max(q.MaxInterval.Duration, queryInitial(p))
+	}
+	return max(DefaultQueryMax, queryInitial(p))
+}
+
+func phaseOrNone(p v1.Phase) string {
+	if p == "" {
+		return "(new)"
+	}
+	return string(p)
+}

@@ -1,0 +1,40 @@
+// Package index names the cache field indexes kubepay registers, so the controller's watches and
+// the callback server's order lookup use the same keys.
+package index
+
+import (
+	"context"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/kubepay/kubepay/api/v1alpha1"
+)
+
+const (
+	// OrderOutTradeNo indexes PaymentOrders by status.outTradeNo: the callback server's lookup.
+	OrderOutTradeNo = "status.outTradeNo"
+	// OrderProvider indexes PaymentOrders by spec.providerRef.name: a provider change requeues its orders.
+	OrderProvider = "spec.providerRef.name"
+	// ProviderSecret indexes PaymentProviders by their credentials Secret: a Secret change requeues them.
+	ProviderSecret = "spec.credentialsSecretRef.name"
+)
+
+// Setup registers every index on the manager's cache; call it once before the cache starts.
+func Setup(ctx context.Context, fi client.FieldIndexer) error {
+	if err := fi.IndexField(ctx, &v1.PaymentOrder{}, OrderOutTradeNo, func(o client.Object) []string {
+		if otn := o.(*v1.PaymentOrder).Status.OutTradeNo; otn != "" {
+			return []string{otn}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := fi.IndexField(ctx, &v1.PaymentOrder{}, OrderProvider, func(o client.Object) []string {
+		return []string{o.(*v1.PaymentOrder).Spec.ProviderRef.Name}
+	}); err != nil {
+		return err
+	}
+	return fi.IndexField(ctx, &v1.PaymentProvider{}, ProviderSecret, func(o client.Object) []string {
+		return []string{o.(*v1.PaymentProvider).Spec.CredentialsSecretRef.Name}
+	})
+}

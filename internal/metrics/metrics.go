@@ -1,0 +1,46 @@
+// Package metrics defines kubepay's Prometheus metrics, registered on controller-runtime's
+// registry so they are served on the manager's metrics endpoint.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+var (
+	// OrderTransitions counts phase transitions written to PaymentOrder status.
+	OrderTransitions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kubepay_order_transitions_total",
+		Help: "PaymentOrder phase transitions, by from and to phase.",
+	}, []string{"from", "to"})
+
+	// ProviderRequests counts calls to payment providers by outcome.
+	ProviderRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kubepay_provider_requests_total",
+		Help: "Calls to payment providers, by provider type, operation and result (ok, retryable, terminal, not_found, already_paid).",
+	}, []string{"provider", "op", "result"})
+
+	// ProviderRequestDuration measures provider call latency.
+	ProviderRequestDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "kubepay_provider_request_duration_seconds",
+		Help:    "Latency of calls to payment providers, by provider type and operation.",
+		Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
+	}, []string{"provider", "op"})
+
+	// Notifications counts notifications received by the callback server by result.
+	Notifications = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kubepay_notifications_total",
+		Help: "Provider notifications received, by provider type and result (applied, duplicate, rejected_signature, rejected_mismatch, unknown_order, error).",
+	}, []string{"provider", "result"})
+
+	// NotificationDuration measures receipt-to-answer time of notifications.
+	NotificationDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "kubepay_notification_duration_seconds",
+		Help:    "Time from receiving a notification to answering it, by provider type.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+	}, []string{"provider"})
+)
+
+func init() {
+	ctrlmetrics.Registry.MustRegister(OrderTransitions, ProviderRequests, ProviderRequestDuration, Notifications, NotificationDuration)
+}
