@@ -44,6 +44,9 @@ type Options struct {
 	ProviderConfig func(*providers.Config)
 	// Now is the controller's clock; nil means time.Now.
 	Now func() time.Time
+	// WrapClient, when set, wraps the manager's client; fault-injection tests use it to fail
+	// API writes at chosen moments.
+	WrapClient func(client.Client) client.Client
 }
 
 // New builds the manager with every kubepay component added.
@@ -72,6 +75,13 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 		LeaderElectionNamespace: opts.LeaderElectionNamespace,
 		// A new leader waits out the old lease rather than risk two controllers creating payments.
 		LeaderElectionReleaseOnCancel: true,
+		NewClient: func(config *rest.Config, o client.Options) (client.Client, error) {
+			c, err := client.New(config, o)
+			if err != nil || opts.WrapClient == nil {
+				return c, err
+			}
+			return opts.WrapClient(c), nil
+		},
 		Cache: cache.Options{
 			DefaultTransform: cache.TransformStripManagedFields(),
 			ByObject: map[client.Object]cache.ByObject{

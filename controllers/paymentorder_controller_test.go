@@ -1,0 +1,234 @@
+package controllers_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/kubepay/kubepay/api/v1alpha1"
+	"github.com/kubepay/kubepay/controllers"
+	"github.com/kubepay/kubepay/internal/testenv"
+	"github.com/kubepay/kubepay/providers/sandbox/gateway"
+	"github.com/kubepay/kubepay/providers/sandbox/gatewaytest"
+)
+
+func stringsReader(s string) io.Reader { return strings.NewReader(s) }
+
+func TestCreateReachesAwaitingPaymentWithWorkingCheckoutURL(t *testing.T) {
+	f := newFixture(t, gateway.Options{})
+	f.order("coffee", "25.00", "CNY", 30*time.Minute)
+	o := f.waitPhase("coffee", v1.PhaseAwaitingPayment, 30*time.Second)
+
+	if !controllersContainsFinalizer(o) {
+		t.Errorf("finalizer %s missing: %v", controllers.Finalizer, o.Finalizers)
+	}
+	if o.Status.AmountMinor != 2500 || o.Status.OutTradeNo == "" || len(o.Status.OutTradeNo) > 32 || o.Status.ExpiresAt == nil || o.Status.ProviderPaymentID == "" {
+		t.Errorf("status not initialised: %+v", o.Status)
+	}
+	if want := o.CreationTimestamp.Add(30 * time.Minute); !o.Status.ExpiresAt.Time.Equal(want) {
+		t.Errorf("expiresAt %v, want creation + 30m = %v", o.Status.ExpiresAt, want)
+	}
+	if c := meta.FindStatusCondition(o.Status.Conditions, v1.ConditionReady); c == nil || c.Status != "True" || c.Reason != v1.ReasonAwaitingPayment {
+		t.Errorf("Ready condition %+v, want True/AwaitingPayment", c)
+	}
+	if o.Status.ObservedGeneration != o.Generation {
+		t.Errorf("observedGeneration %d, generation %d", o.Status.ObservedGeneration, o.Generation)
+	}
+	if n := len(o.Status.History); n != 2 || o.Status.History[1].To != v1.PhaseAwaitingPayment {
+		t.Errorf("history %+v, want (new)->Pending->AwaitingPayment", o.Status.History)
+	}
+	resp, err := http.Get(o.Status.PaymentURL)
+	if err != nil {
+		t.Fatalf("checkout URL %s: %v", o.Status.PaymentURL, err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), "test coffee") || !strings.Contains(string(page), "25.00") {
+		t.Errorf("checkout page HTTP %d does not show the order:\n%s", resp.StatusCode, page)
+	}
+	if s := f.gw.Stats(); s.PaymentsByOutTradeNo[o.Status.OutTradeNo] != 1 {
+		t.Errorf("gateway has %d payments for %s, want 1", s.PaymentsByOutTradeNo[o.Status.OutTradeNo], o.Status.OutTradeNo)
+	}
+	waitEvent(t, f.ns, "coffee", v1.ReasonAwaitingPayment)
+}
+
+func TestQueryFallbackCatchesLostNotification(t *testing.T) {
+	// Every notification attempt is dropped: only the controller's query can find the payment.
+	f := newFixture(t, gateway.Options{DropFirst: 1000, TimeScale: 0.0001})
+	f.order("lost", "9.99", "USD", 30*time.Minute)
+	o := f.waitPhase("lost", v1.PhaseAwaitingPayment, 30*time.Second)
+	f.pay(o.Status.ProviderPaymentID)
+
+	o = f.waitPhase("lost", v1.PhasePaid, 30*time.Second)
+	last := o.Status.History[len(o.Status.History)-1]
+	if last.Source != v1.SourceQuery || o.Status.PaidAt == nil || o.Status.PaidAmount != "9.99" {
+		t.Errorf("paid by %s with paidAt=%v paidAmount=%q; want source query, paidAt set, 9.99", last.Source, o.Status.PaidAt, o.Status.PaidAmount)
+	}
+	for _, d := range f.gw.Stats().DeliveriesFor(o.Status.OutTradeNo) {
+		if d.Acked {
+			t.Errorf("delivery %s was acked; the test meant every notification to be lost", d.EventID)
+		}
+	}
+}
+
+func TestExpiryClosesAtGateway(t *testing.T) {
+	f := newFixture(t, gateway.Options{})
+	f.order("unpaid", "1500", "JPY", 3*time.Second)
+	o := f.waitPhase("unpaid", v1.PhaseExpired, 30*time.Second)
+	p := queryGateway(t, f, o.Status.ProviderPaymentID)
+	if p["status"] != "closed" {
+		t.Errorf("gateway payment %s is %v, want closed", o.Status.ProviderPaymentID, p["status"])
+	}
+	if o.Status.PaidAt != nil {
+		t.Error("expired order has paidAt")
+	}
+	waitEvent(t, f.ns, "unpaid", v1.ReasonExpired)
+}
+
+func TestDeleteUnpaidClosesAtGateway(t *testing.T) {
+	f := newFixture(t, gateway.Options{})
+	f.order("abandoned", "5.00", "EUR", 30*time.Minute)
+	o := f.waitPhase("abandoned", v1.PhaseAwaitingPayment, 30*time.Second)
+	if err := env.Client.Delete(t.Context(), o); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, func() (bool, string) {
+		err := env.Client.Get(t.Context(), client.ObjectKeyFromObject(o), &v1.PaymentOrder{})
+		return apierrors.IsNotFound(err), fmt.Sprintf("order still there (err %v)", err)
+	})
+	if p := queryGateway(t, f, o.Status.ProviderPaymentID); p["status"] != "closed" {
+		t.Errorf("gateway payment of the deleted order is %v, want closed", p["status"])
+	}
+}
+
+func TestDeletePaidOrderDoesNotWait(t *testing.T) {
+	f := newFixture(t, gateway.Options{DropFirst: 1000})
+	f.order("paid-then-deleted", "5.00", "EUR", 30*time.Minute)
+	o := f.waitPhase("paid-then-deleted", v1.PhaseAwaitingPayment, 30*time.Second)
+	f.pay(o.Status.ProviderPaymentID)
+	o = f.waitPhase("paid-then-deleted", v1.PhasePaid, 30*time.Second)
+	// Stop the gateway: deleting a paid order must not need the provider.
+	f.gw.Close()
+	if err := env.Client.Delete(t.Context(), o); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
+		err := env.Client.Get(t.Context(), client.ObjectKeyFromObject(o), &v1.PaymentOrder{})
+		return apierrors.IsNotFound(err), "paid order not yet gone"
+	})
+}
+
+func TestProviderMissingThenCreated(t *testing.T) {
+	gw, srv := gatewaytest.StartTest(t, gateway.Options{})
+	f := &fixture{t: t, ns: env.Namespace(t), gw: gw, url: srv.URL}
+	f.order("early", "1.00", "CNY", 30*time.Minute)
+	testenv.Eventually(t, 30*time.Second, func() (bool, string) {
+		o := f.get("early")
+		c := meta.FindStatusCondition(o.Status.Conditions, v1.ConditionReady)
+		return o.Status.Phase == v1.PhasePending && c != nil && c.Reason == v1.ReasonProviderNotFound,
+			fmt.Sprintf("phase %q condition %+v, want Pending with ProviderNotFound", o.Status.Phase, c)
+	})
+	waitEvent(t, f.ns, "early", v1.ReasonProviderNotFound)
+	f.createSecret(gatewaytest.Secret(gw, gatewaytest.APIKey))
+	f.createProvider("sandbox", srv.URL)
+	f.waitPhase("early", v1.PhaseAwaitingPayment, 30*time.Second)
+}
+
+func TestGatewayDownThenUpCreatesOnePayment(t *testing.T) {
+	addr := freePort(t)
+	gw, err := gateway.New(gateway.Options{APIKeys: []string{gatewaytest.APIKey}, SigningKey: gatewaytest.SigningKey(), PublicBaseURL: "http://" + addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { gw.Close() })
+	f := &fixture{t: t, ns: env.Namespace(t), gw: gw, url: "http://" + addr}
+	f.createSecret(gatewaytest.Secret(gw, gatewaytest.APIKey))
+	f.createProvider("sandbox", f.url)
+	f.order("outage", "3.00", "CNY", 30*time.Minute)
+	testenv.Eventually(t, 30*time.Second, func() (bool, string) {
+		c := meta.FindStatusCondition(f.get("outage").Status.Conditions, v1.ConditionReady)
+		return c != nil && c.Reason == v1.ReasonProviderError, fmt.Sprintf("condition %+v, want ProviderError while the gateway is down", c)
+	})
+	if o := f.get("outage"); o.Status.Phase != v1.PhasePending {
+		t.Fatalf("order is %s during the outage, want Pending (waiting, not failed)", o.Status.Phase)
+	}
+
+	srv := &http.Server{Addr: addr, Handler: gw.Handler()}
+	go srv.ListenAndServe()
+	t.Cleanup(func() { srv.Close() })
+	o := f.waitPhase("outage", v1.PhaseAwaitingPayment, 2*time.Minute)
+	if s := gw.Stats(); s.PaymentsTotal != 1 || s.PaymentsByOutTradeNo[o.Status.OutTradeNo] != 1 {
+		t.Errorf("gateway has %d payments (%v), want exactly 1", s.PaymentsTotal, s.PaymentsByOutTradeNo)
+	}
+}
+
+// TestCrashBetweenCreateAndStatusWrite loses the status write that follows a successful provider
+// create, as a manager killed at that moment would: the retry must find the same payment.
+func TestCrashBetweenCreateAndStatusWrite(t *testing.T) {
+	f := newFixture(t, gateway.Options{})
+	faults.arm(client.ObjectKey{Namespace: f.ns, Name: "crashy"}, 1)
+	f.order("crashy", "7.00", "CNY", 30*time.Minute)
+	o := f.waitPhase("crashy", v1.PhaseAwaitingPayment, 60*time.Second)
+	s := f.gw.Stats()
+	if s.PaymentsTotal != 1 || s.PaymentsByOutTradeNo[o.Status.OutTradeNo] != 1 {
+		t.Errorf("gateway has %d payments (%v), want exactly 1", s.PaymentsTotal, s.PaymentsByOutTradeNo)
+	}
+	if s.CreateReplaysTotal < 1 {
+		t.Errorf("create was not repeated (replays %d): the fault did not hit between create and status write", s.CreateReplaysTotal)
+	}
+}
+
+func TestTwoHundredOrdersAtOnce(t *testing.T) {
+	const n = 200
+	f := newFixture(t, gateway.Options{})
+	start := time.Now()
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			o := &v1.PaymentOrder{}
+			o.Namespace, o.Name = f.ns, fmt.Sprintf("bulk-%03d", i)
+			o.Spec = v1.PaymentOrderSpec{ProviderRef: v1.LocalObjectReference{Name: "sandbox"}, Amount: "1.00", Currency: "CNY", Channel: "sandbox", Subject: "bulk"}
+			errs <- env.Client.Create(t.Context(), o)
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	testenv.Eventually(t, 3*time.Minute, func() (bool, string) {
+		list := &v1.PaymentOrderList{}
+		if err := env.Client.List(t.Context(), list, client.InNamespace(f.ns)); err != nil {
+			return false, err.Error()
+		}
+		awaiting := 0
+		for _, o := range list.Items {
+			if o.Status.Phase == v1.PhaseAwaitingPayment {
+				awaiting++
+			}
+		}
+		return awaiting == n, fmt.Sprintf("%d of %d orders AwaitingPayment", awaiting, n)
+	})
+	t.Logf("%d orders reached AwaitingPayment in %v", n, time.Since(start))
+	s := f.gw.Stats()
+	if s.PaymentsTotal != n || len(s.PaymentsByOutTradeNo) != n {
+		t.Errorf("gateway has %d payments for %d out_trade_nos, want exactly %d", s.PaymentsTotal, len(s.PaymentsByOutTradeNo), n)
+	}
+}
+
+func controllersContainsFinalizer(o *v1.PaymentOrder) bool {
+	for _, f := range o.Finalizers {
+		if f == controllers.Finalizer {
+			return true
+		}
+	}
+	return false
+}
+
