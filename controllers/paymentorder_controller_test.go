@@ -231,4 +231,3 @@ func controllersContainsFinalizer(o *v1.PaymentOrder) bool {
 	}
 	return false
 }
-
