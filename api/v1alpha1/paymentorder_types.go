@@ -216,6 +216,7 @@ type PaymentOrderStatus struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=pord,categories=payments
+// +kubebuilder:selectablefield:JSONPath=`.status.outTradeNo`
 // +kubebuilder:printcolumn:name="Order",type=string,JSONPath=`.status.outTradeNo`
 // +kubebuilder:printcolumn:name="Amount",type=string,JSONPath=`.spec.amount`
 // +kubebuilder:printcolumn:name="Currency",type=string,JSONPath=`.spec.currency`

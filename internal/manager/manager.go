@@ -22,6 +22,7 @@ import (
 	"github.com/kubepay/kubepay/internal/resolver"
 	"github.com/kubepay/kubepay/internal/scheme"
 	"github.com/kubepay/kubepay/providers"
+	"github.com/kubepay/kubepay/webhook"
 	// Provider implementations register themselves with the providers registry.
 	_ "github.com/kubepay/kubepay/providers/sandbox"
 )
@@ -34,7 +35,8 @@ type Options struct {
 	LeaderElection          bool
 	LeaderElectionNamespace string
 	// LeaderElectionID defaults to "kubepay-controller.kubepay.io".
-	LeaderElectionID        string
+	LeaderElectionID string
+	// NotifyBindAddress is the callback server's address; "0" or "" runs no callback server.
 	NotifyBindAddress       string
 	NotifyCertDir           string
 	MaxConcurrentReconciles int
@@ -49,8 +51,15 @@ type Options struct {
 	WrapClient func(client.Client) client.Client
 }
 
+// Manager is the controller-runtime manager with kubepay's components added.
+type Manager struct {
+	ctrl.Manager
+	// Callback is the notification callback server; nil when NotifyBindAddress is "0".
+	Callback *webhook.Server
+}
+
 // New builds the manager with every kubepay component added.
-func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
+func New(cfg *rest.Config, opts Options) (*Manager, error) {
 	cfg = rest.CopyConfig(cfg)
 	if opts.KubeQPS > 0 {
 		cfg.QPS = float32(opts.KubeQPS)
@@ -107,5 +116,16 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up PaymentProvider controller: %w", err)
 	}
-	return mgr, nil
+	m := &Manager{Manager: mgr}
+	if opts.NotifyBindAddress != "0" && opts.NotifyBindAddress != "" {
+		m.Callback = &webhook.Server{
+			Addr: opts.NotifyBindAddress, CertDir: opts.NotifyCertDir,
+			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Resolver: res,
+			Recorder: mgr.GetEventRecorder("kubepay-callback"), Log: ctrl.Log.WithName("callback"),
+		}
+		if err := mgr.Add(m.Callback); err != nil {
+			return nil, fmt.Errorf("adding callback server: %w", err)
+		}
+	}
+	return m, nil
 }

@@ -1,0 +1,130 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/kubepay/kubepay/api/v1alpha1"
+	"github.com/kubepay/kubepay/internal/metrics"
+	"github.com/kubepay/kubepay/internal/money"
+	"github.com/kubepay/kubepay/internal/resolver"
+	"github.com/kubepay/kubepay/internal/statemachine"
+	"github.com/kubepay/kubepay/providers"
+)
+
+// ConditionNotificationRejected is set True on an order when a verified notification did not match it.
+const ConditionNotificationRejected = "NotificationRejected"
+
+// maxConflictRetries bounds re-decisions after optimistic-lock conflicts within one delivery;
+// past it the provider's retry takes over.
+const maxConflictRetries = 5
+
+// apply records a verified notification on its order exactly once and returns the metric result.
+// The write carries the read resourceVersion; on a conflict the order is re-read from the API
+// server (the cache may be behind) and the state machine decides again, so of N concurrent
+// deliveries on any number of replicas exactly one writes and the others find a duplicate.
+func (s *Server) apply(ctx context.Context, rp *resolver.Resolved, n providers.Notification) (string, error) {
+	order, err := s.findOrder(ctx, rp.Spec.Namespace, n)
+	if err != nil {
+		if errors.Is(err, errUnknownOrder) {
+			return ResultUnknownOrder, err
+		}
+		if errors.Is(err, errMismatch) {
+			return ResultRejectedMismatch, err
+		}
+		return ResultError, err
+	}
+	for attempt := 0; ; attempt++ {
+		result, err := s.decideAndWrite(ctx, rp, order, n)
+		if !apierrors.IsConflict(err) {
+			return result, err
+		}
+		if attempt >= maxConflictRetries {
+			return ResultError, fmt.Errorf("PaymentOrder %s/%s: still conflicting after %d re-reads: %w", order.Namespace, order.Name, attempt, err)
+		}
+		fresh := &v1.PaymentOrder{}
+		if err := s.APIReader.Get(ctx, client.ObjectKeyFromObject(order), fresh); err != nil {
+			return ResultError, fmt.Errorf("re-reading PaymentOrder %s/%s after a conflict: %w", order.Namespace, order.Name, err)
+		}
+		order = fresh
+	}
+}
+
+// decideAndWrite runs the checks and the state machine on one version of the order and writes the
+// result with that version's resourceVersion.
+func (s *Server) decideAndWrite(ctx context.Context, rp *resolver.Resolved, order *v1.PaymentOrder, n providers.Notification) (string, error) {
+	now := s.now()
+	if why := mismatch(order, rp.Spec, n); why != "" {
+		if err := s.recordRejection(ctx, order, n, why); err != nil {
+			return ResultError, err
+		}
+		return ResultRejectedMismatch, fmt.Errorf("%w: PaymentOrder %s/%s, notification %s: %s", errMismatch, order.Namespace, order.Name, n.ID, why)
+	}
+	ev := statemachine.Event{
+		Source: v1.SourceNotification, At: now, NotificationID: n.ID, NotificationType: n.Type,
+		ProviderPaymentID: n.ProviderPaymentID, PaidAt: n.OccurredAt,
+	}
+	switch n.Status {
+	case providers.StatusSucceeded:
+		ev.Type, ev.Reason = statemachine.Succeeded, v1.ReasonPaid
+		ev.PaidAmount, _ = money.FromMinor(n.AmountMinor, n.Currency)
+	case providers.StatusFailed:
+		ev.Type, ev.Reason = statemachine.PaymentFailed, v1.ReasonFailed
+	case providers.StatusClosed:
+		ev.Type, ev.Reason = statemachine.Closed, v1.ReasonExpired
+	default:
+		return ResultIgnored, nil
+	}
+	next, changed, err := statemachine.Next(order.Status, ev)
+	if errors.Is(err, statemachine.ErrIrreconcilable) {
+		// Redelivery cannot fix this, so acknowledge; a person has to refund the payment.
+		s.Recorder.Eventf(order, nil, corev1.EventTypeWarning, "Irreconcilable", "Notification",
+			"notification %s: %v; refund payment %s manually", n.ID, err, n.ProviderPaymentID)
+		return ResultDuplicate, nil
+	}
+	if err != nil {
+		return ResultError, fmt.Errorf("PaymentOrder %s/%s: %w", order.Namespace, order.Name, err)
+	}
+	if !changed {
+		return ResultDuplicate, nil
+	}
+	next.ObservedGeneration = order.Status.ObservedGeneration
+	updated := order.DeepCopy()
+	updated.Status = next
+	if err := s.Client.Status().Update(ctx, updated); err != nil {
+		return ResultError, err
+	}
+	t := next.History[len(next.History)-1]
+	metrics.OrderTransitions.WithLabelValues(string(t.From), string(t.To)).Inc()
+	typ := corev1.EventTypeNormal
+	if t.To == v1.PhaseFailed {
+		typ = corev1.EventTypeWarning
+	}
+	s.Recorder.Eventf(updated, nil, typ, t.Reason, "Notification", "%s -> %s by notification %s (%s)", t.From, t.To, n.ID, n.Type)
+	return ResultApplied, nil
+}
+
+// recordRejection sets the NotificationRejected condition and emits an Event, writing only when
+// the condition changes so a provider retrying the same bad notification does not cause writes.
+func (s *Server) recordRejection(ctx context.Context, order *v1.PaymentOrder, n providers.Notification, why string) error {
+	updated := order.DeepCopy()
+	changed := meta.SetStatusCondition(&updated.Status.Conditions, metav1.Condition{
+		Type: ConditionNotificationRejected, Status: metav1.ConditionTrue, Reason: v1.ReasonNotificationRejected,
+		Message: "notification " + n.ID + " rejected: " + why, LastTransitionTime: metav1.NewTime(s.now()),
+	})
+	if !changed {
+		return nil
+	}
+	if err := s.Client.Status().Update(ctx, updated); err != nil {
+		return err
+	}
+	s.Recorder.Eventf(updated, nil, corev1.EventTypeWarning, v1.ReasonNotificationRejected, "Notification", "notification %s rejected: %s", n.ID, why)
+	return nil
+}

@@ -1,0 +1,135 @@
+// Package webhook is the notification callback server: it receives the providers' signed
+// asynchronous notifications, verifies them, and applies them to PaymentOrder status exactly once.
+//
+// It runs on every replica (not only the leader): providers deliver to whichever replica the
+// Service picks, and the optimistic lock on resourceVersion, not leadership, is what makes a
+// notification apply once.
+package webhook
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kubepay/kubepay/internal/resolver"
+)
+
+// Limits of the callback server. Providers' notifications are a few KiB; anything near these
+// limits is abuse or a misconfiguration.
+const (
+	MaxBodyBytes      = 1 << 20
+	MaxHeaderBytes    = 16 << 10
+	ReadHeaderTimeout = 5 * time.Second
+	ReadTimeout       = 15 * time.Second
+	WriteTimeout      = 30 * time.Second
+	IdleTimeout       = 90 * time.Second
+	ShutdownTimeout   = 20 * time.Second
+)
+
+// Server is the callback server, run by the manager as a Runnable.
+type Server struct {
+	// Addr is the listen address (--notify-bind-address).
+	Addr string
+	// CertDir, when set, holds tls.crt and tls.key and the server speaks HTTPS.
+	CertDir string
+	// Client reads orders through the cache (field index status.outTradeNo) and writes status.
+	Client client.Client
+	// APIReader reads around the cache: after a write conflict, and when the cache does not have
+	// the order yet.
+	APIReader client.Reader
+	Resolver  *resolver.Resolver
+	Recorder  events.EventRecorder
+	Log       logr.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+
+	// listening receives the bound address once the listener is up (tests use port 0).
+	listening chan string
+}
+
+// NeedLeaderElection is false: every replica serves callbacks.
+func (s *Server) NeedLeaderElection() bool { return false }
+
+// Handler returns the routes: POST /notify/{namespace}/{provider} and GET /healthz.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("POST /notify/{namespace}/{provider}", http.HandlerFunc(s.handleNotify))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok"))
+	})
+	return mux
+}
+
+// Addresses returns a channel that receives the bound address when the server is listening.
+func (s *Server) Addresses() <-chan string {
+	if s.listening == nil {
+		s.listening = make(chan string, 1)
+	}
+	return s.listening
+}
+
+// Start serves until ctx ends, then shuts down gracefully: in-flight notifications finish (and
+// are acknowledged only if recorded); new ones are refused and will be retried by the provider.
+func (s *Server) Start(ctx context.Context) error {
+	if s.listening == nil {
+		s.listening = make(chan string, 1)
+	}
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		ReadTimeout:       ReadTimeout,
+		WriteTimeout:      WriteTimeout,
+		IdleTimeout:       IdleTimeout,
+		MaxHeaderBytes:    MaxHeaderBytes,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	l, err := net.Listen("tcp", s.Addr)
+	if err != nil {
+		return fmt.Errorf("callback server: listen on %s: %w", s.Addr, err)
+	}
+	if s.CertDir != "" {
+		cert, err := tls.LoadX509KeyPair(filepath.Join(s.CertDir, "tls.crt"), filepath.Join(s.CertDir, "tls.key"))
+		if err != nil {
+			l.Close()
+			return fmt.Errorf("callback server: loading TLS key pair from %s: %w", s.CertDir, err)
+		}
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+		l = tls.NewListener(l, srv.TLSConfig)
+	}
+	s.Log.Info("callback server listening", "address", l.Addr().String(), "tls", s.CertDir != "")
+	s.listening <- l.Addr().String()
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("callback server: %w", err)
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		return fmt.Errorf("callback server: shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func (s *Server) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
