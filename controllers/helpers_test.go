@@ -11,13 +11,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kubepay/kubepay/internal/testenv"
+	"github.com/kubepay/kubepay/internal/testfixture"
 	"github.com/kubepay/kubepay/providers/sandbox/gatewaytest"
 )
 
 // queryGateway reads a payment from the gateway's API as a merchant would.
-func queryGateway(t *testing.T, f *fixture, id string) map[string]any {
+func queryGateway(t *testing.T, f *testfixture.Fixture, id string) map[string]any {
 	t.Helper()
-	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, f.url+"/v1/payments/"+id, nil)
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, f.URL+"/v1/payments/"+id, nil)
 	req.Header.Set("Authorization", "Bearer "+gatewaytest.APIKey)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

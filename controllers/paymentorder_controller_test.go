@@ -15,16 +15,15 @@ import (
 	v1 "github.com/kubepay/kubepay/api/v1alpha1"
 	"github.com/kubepay/kubepay/controllers"
 	"github.com/kubepay/kubepay/internal/testenv"
+	"github.com/kubepay/kubepay/internal/testfixture"
 	"github.com/kubepay/kubepay/providers/sandbox/gateway"
 	"github.com/kubepay/kubepay/providers/sandbox/gatewaytest"
 )
 
-func stringsReader(s string) io.Reader { return strings.NewReader(s) }
-
 func TestCreateReachesAwaitingPaymentWithWorkingCheckoutURL(t *testing.T) {
-	f := newFixture(t, gateway.Options{})
-	f.order("coffee", "25.00", "CNY", 30*time.Minute)
-	o := f.waitPhase("coffee", v1.PhaseAwaitingPayment, 30*time.Second)
+	f := testfixture.New(t, env, gateway.Options{}, testfixture.Provider{})
+	f.Order("coffee", "25.00", "CNY", 30*time.Minute)
+	o := f.WaitPhase("coffee", v1.PhaseAwaitingPayment, 30*time.Second)
 
 	if !controllersContainsFinalizer(o) {
 		t.Errorf("finalizer %s missing: %v", controllers.Finalizer, o.Finalizers)
@@ -53,25 +52,25 @@ func TestCreateReachesAwaitingPaymentWithWorkingCheckoutURL(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), "test coffee") || !strings.Contains(string(page), "25.00") {
 		t.Errorf("checkout page HTTP %d does not show the order:\n%s", resp.StatusCode, page)
 	}
-	if s := f.gw.Stats(); s.PaymentsByOutTradeNo[o.Status.OutTradeNo] != 1 {
+	if s := f.GW.Stats(); s.PaymentsByOutTradeNo[o.Status.OutTradeNo] != 1 {
 		t.Errorf("gateway has %d payments for %s, want 1", s.PaymentsByOutTradeNo[o.Status.OutTradeNo], o.Status.OutTradeNo)
 	}
-	waitEvent(t, f.ns, "coffee", v1.ReasonAwaitingPayment)
+	waitEvent(t, f.NS, "coffee", v1.ReasonAwaitingPayment)
 }
 
 func TestQueryFallbackCatchesLostNotification(t *testing.T) {
 	// Every notification attempt is dropped: only the controller's query can find the payment.
-	f := newFixture(t, gateway.Options{DropFirst: 1000, TimeScale: 0.0001})
-	f.order("lost", "9.99", "USD", 30*time.Minute)
-	o := f.waitPhase("lost", v1.PhaseAwaitingPayment, 30*time.Second)
-	f.pay(o.Status.ProviderPaymentID)
+	f := testfixture.New(t, env, gateway.Options{DropFirst: 1000, TimeScale: 0.0001}, testfixture.Provider{})
+	f.Order("lost", "9.99", "USD", 30*time.Minute)
+	o := f.WaitPhase("lost", v1.PhaseAwaitingPayment, 30*time.Second)
+	f.Pay(o.Status.ProviderPaymentID, "succeeded")
 
-	o = f.waitPhase("lost", v1.PhasePaid, 30*time.Second)
+	o = f.WaitPhase("lost", v1.PhasePaid, 30*time.Second)
 	last := o.Status.History[len(o.Status.History)-1]
 	if last.Source != v1.SourceQuery || o.Status.PaidAt == nil || o.Status.PaidAmount != "9.99" {
 		t.Errorf("paid by %s with paidAt=%v paidAmount=%q; want source query, paidAt set, 9.99", last.Source, o.Status.PaidAt, o.Status.PaidAmount)
 	}
-	for _, d := range f.gw.Stats().DeliveriesFor(o.Status.OutTradeNo) {
+	for _, d := range f.GW.Stats().DeliveriesFor(o.Status.OutTradeNo) {
 		if d.Acked {
 			t.Errorf("delivery %s was acked; the test meant every notification to be lost", d.EventID)
 		}
@@ -79,9 +78,9 @@ func TestQueryFallbackCatchesLostNotification(t *testing.T) {
 }
 
 func TestExpiryClosesAtGateway(t *testing.T) {
-	f := newFixture(t, gateway.Options{})
-	f.order("unpaid", "1500", "JPY", 3*time.Second)
-	o := f.waitPhase("unpaid", v1.PhaseExpired, 30*time.Second)
+	f := testfixture.New(t, env, gateway.Options{}, testfixture.Provider{})
+	f.Order("unpaid", "1500", "JPY", 3*time.Second)
+	o := f.WaitPhase("unpaid", v1.PhaseExpired, 30*time.Second)
 	p := queryGateway(t, f, o.Status.ProviderPaymentID)
 	if p["status"] != "closed" {
 		t.Errorf("gateway payment %s is %v, want closed", o.Status.ProviderPaymentID, p["status"])
@@ -89,13 +88,13 @@ func TestExpiryClosesAtGateway(t *testing.T) {
 	if o.Status.PaidAt != nil {
 		t.Error("expired order has paidAt")
 	}
-	waitEvent(t, f.ns, "unpaid", v1.ReasonExpired)
+	waitEvent(t, f.NS, "unpaid", v1.ReasonExpired)
 }
 
 func TestDeleteUnpaidClosesAtGateway(t *testing.T) {
-	f := newFixture(t, gateway.Options{})
-	f.order("abandoned", "5.00", "EUR", 30*time.Minute)
-	o := f.waitPhase("abandoned", v1.PhaseAwaitingPayment, 30*time.Second)
+	f := testfixture.New(t, env, gateway.Options{}, testfixture.Provider{})
+	f.Order("abandoned", "5.00", "EUR", 30*time.Minute)
+	o := f.WaitPhase("abandoned", v1.PhaseAwaitingPayment, 30*time.Second)
 	if err := env.Client.Delete(t.Context(), o); err != nil {
 		t.Fatal(err)
 	}
@@ -109,13 +108,13 @@ func TestDeleteUnpaidClosesAtGateway(t *testing.T) {
 }
 
 func TestDeletePaidOrderDoesNotWait(t *testing.T) {
-	f := newFixture(t, gateway.Options{DropFirst: 1000})
-	f.order("paid-then-deleted", "5.00", "EUR", 30*time.Minute)
-	o := f.waitPhase("paid-then-deleted", v1.PhaseAwaitingPayment, 30*time.Second)
-	f.pay(o.Status.ProviderPaymentID)
-	o = f.waitPhase("paid-then-deleted", v1.PhasePaid, 30*time.Second)
+	f := testfixture.New(t, env, gateway.Options{DropFirst: 1000}, testfixture.Provider{})
+	f.Order("paid-then-deleted", "5.00", "EUR", 30*time.Minute)
+	o := f.WaitPhase("paid-then-deleted", v1.PhaseAwaitingPayment, 30*time.Second)
+	f.Pay(o.Status.ProviderPaymentID, "succeeded")
+	o = f.WaitPhase("paid-then-deleted", v1.PhasePaid, 30*time.Second)
 	// Stop the gateway: deleting a paid order must not need the provider.
-	f.gw.Close()
+	f.GW.Close()
 	if err := env.Client.Delete(t.Context(), o); err != nil {
 		t.Fatal(err)
 	}
@@ -127,18 +126,18 @@ func TestDeletePaidOrderDoesNotWait(t *testing.T) {
 
 func TestProviderMissingThenCreated(t *testing.T) {
 	gw, srv := gatewaytest.StartTest(t, gateway.Options{})
-	f := &fixture{t: t, ns: env.Namespace(t), gw: gw, url: srv.URL}
-	f.order("early", "1.00", "CNY", 30*time.Minute)
+	f := &testfixture.Fixture{T: t, Env: env, NS: env.Namespace(t), GW: gw, URL: srv.URL}
+	f.Order("early", "1.00", "CNY", 30*time.Minute)
 	testenv.Eventually(t, 30*time.Second, func() (bool, string) {
-		o := f.get("early")
+		o := f.Get("early")
 		c := meta.FindStatusCondition(o.Status.Conditions, v1.ConditionReady)
 		return o.Status.Phase == v1.PhasePending && c != nil && c.Reason == v1.ReasonProviderNotFound,
 			fmt.Sprintf("phase %q condition %+v, want Pending with ProviderNotFound", o.Status.Phase, c)
 	})
-	waitEvent(t, f.ns, "early", v1.ReasonProviderNotFound)
-	f.createSecret(gatewaytest.Secret(gw, gatewaytest.APIKey))
-	f.createProvider("sandbox", srv.URL)
-	f.waitPhase("early", v1.PhaseAwaitingPayment, 30*time.Second)
+	waitEvent(t, f.NS, "early", v1.ReasonProviderNotFound)
+	f.CreateSecret(gatewaytest.Secret(gw, gatewaytest.APIKey))
+	f.CreateProvider("sandbox", srv.URL, testfixture.Provider{})
+	f.WaitPhase("early", v1.PhaseAwaitingPayment, 30*time.Second)
 }
 
 func TestGatewayDownThenUpCreatesOnePayment(t *testing.T) {
@@ -148,22 +147,22 @@ func TestGatewayDownThenUpCreatesOnePayment(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { gw.Close() })
-	f := &fixture{t: t, ns: env.Namespace(t), gw: gw, url: "http://" + addr}
-	f.createSecret(gatewaytest.Secret(gw, gatewaytest.APIKey))
-	f.createProvider("sandbox", f.url)
-	f.order("outage", "3.00", "CNY", 30*time.Minute)
+	f := &testfixture.Fixture{T: t, Env: env, NS: env.Namespace(t), GW: gw, URL: "http://" + addr}
+	f.CreateSecret(gatewaytest.Secret(gw, gatewaytest.APIKey))
+	f.CreateProvider("sandbox", f.URL, testfixture.Provider{})
+	f.Order("outage", "3.00", "CNY", 30*time.Minute)
 	testenv.Eventually(t, 30*time.Second, func() (bool, string) {
-		c := meta.FindStatusCondition(f.get("outage").Status.Conditions, v1.ConditionReady)
+		c := meta.FindStatusCondition(f.Get("outage").Status.Conditions, v1.ConditionReady)
 		return c != nil && c.Reason == v1.ReasonProviderError, fmt.Sprintf("condition %+v, want ProviderError while the gateway is down", c)
 	})
-	if o := f.get("outage"); o.Status.Phase != v1.PhasePending {
+	if o := f.Get("outage"); o.Status.Phase != v1.PhasePending {
 		t.Fatalf("order is %s during the outage, want Pending (waiting, not failed)", o.Status.Phase)
 	}
 
 	srv := &http.Server{Addr: addr, Handler: gw.Handler()}
 	go srv.ListenAndServe()
 	t.Cleanup(func() { srv.Close() })
-	o := f.waitPhase("outage", v1.PhaseAwaitingPayment, 2*time.Minute)
+	o := f.WaitPhase("outage", v1.PhaseAwaitingPayment, 2*time.Minute)
 	if s := gw.Stats(); s.PaymentsTotal != 1 || s.PaymentsByOutTradeNo[o.Status.OutTradeNo] != 1 {
 		t.Errorf("gateway has %d payments (%v), want exactly 1", s.PaymentsTotal, s.PaymentsByOutTradeNo)
 	}
@@ -172,11 +171,11 @@ func TestGatewayDownThenUpCreatesOnePayment(t *testing.T) {
 // TestCrashBetweenCreateAndStatusWrite loses the status write that follows a successful provider
 // create, as a manager killed at that moment would: the retry must find the same payment.
 func TestCrashBetweenCreateAndStatusWrite(t *testing.T) {
-	f := newFixture(t, gateway.Options{})
-	faults.arm(client.ObjectKey{Namespace: f.ns, Name: "crashy"}, 1)
-	f.order("crashy", "7.00", "CNY", 30*time.Minute)
-	o := f.waitPhase("crashy", v1.PhaseAwaitingPayment, 60*time.Second)
-	s := f.gw.Stats()
+	f := testfixture.New(t, env, gateway.Options{}, testfixture.Provider{})
+	faults.FailStatusWrites(client.ObjectKey{Namespace: f.NS, Name: "crashy"}, 1)
+	f.Order("crashy", "7.00", "CNY", 30*time.Minute)
+	o := f.WaitPhase("crashy", v1.PhaseAwaitingPayment, 60*time.Second)
+	s := f.GW.Stats()
 	if s.PaymentsTotal != 1 || s.PaymentsByOutTradeNo[o.Status.OutTradeNo] != 1 {
 		t.Errorf("gateway has %d payments (%v), want exactly 1", s.PaymentsTotal, s.PaymentsByOutTradeNo)
 	}
@@ -187,13 +186,13 @@ func TestCrashBetweenCreateAndStatusWrite(t *testing.T) {
 
 func TestTwoHundredOrdersAtOnce(t *testing.T) {
 	const n = 200
-	f := newFixture(t, gateway.Options{})
+	f := testfixture.New(t, env, gateway.Options{}, testfixture.Provider{})
 	start := time.Now()
 	errs := make(chan error, n)
 	for i := range n {
 		go func() {
 			o := &v1.PaymentOrder{}
-			o.Namespace, o.Name = f.ns, fmt.Sprintf("bulk-%03d", i)
+			o.Namespace, o.Name = f.NS, fmt.Sprintf("bulk-%03d", i)
 			o.Spec = v1.PaymentOrderSpec{ProviderRef: v1.LocalObjectReference{Name: "sandbox"}, Amount: "1.00", Currency: "CNY", Channel: "sandbox", Subject: "bulk"}
 			errs <- env.Client.Create(t.Context(), o)
 		}()
@@ -205,7 +204,7 @@ func TestTwoHundredOrdersAtOnce(t *testing.T) {
 	}
 	testenv.Eventually(t, 3*time.Minute, func() (bool, string) {
 		list := &v1.PaymentOrderList{}
-		if err := env.Client.List(t.Context(), list, client.InNamespace(f.ns)); err != nil {
+		if err := env.Client.List(t.Context(), list, client.InNamespace(f.NS)); err != nil {
 			return false, err.Error()
 		}
 		awaiting := 0
@@ -217,7 +216,7 @@ func TestTwoHundredOrdersAtOnce(t *testing.T) {
 		return awaiting == n, fmt.Sprintf("%d of %d orders AwaitingPayment", awaiting, n)
 	})
 	t.Logf("%d orders reached AwaitingPayment in %v", n, time.Since(start))
-	s := f.gw.Stats()
+	s := f.GW.Stats()
 	if s.PaymentsTotal != n || len(s.PaymentsByOutTradeNo) != n {
 		t.Errorf("gateway has %d payments for %d out_trade_nos, want exactly %d", s.PaymentsTotal, len(s.PaymentsByOutTradeNo), n)
 	}

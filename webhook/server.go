@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -53,7 +54,8 @@ type Server struct {
 	Now func() time.Time
 
 	// listening receives the bound address once the listener is up (tests use port 0).
-	listening chan string
+	listening     chan string
+	listeningOnce sync.Once
 }
 
 // NeedLeaderElection is false: every replica serves callbacks.
@@ -72,18 +74,14 @@ func (s *Server) Handler() http.Handler {
 
 // Addresses returns a channel that receives the bound address when the server is listening.
 func (s *Server) Addresses() <-chan string {
-	if s.listening == nil {
-		s.listening = make(chan string, 1)
-	}
+	s.listeningOnce.Do(func() { s.listening = make(chan string, 1) })
 	return s.listening
 }
 
 // Start serves until ctx ends, then shuts down gracefully: in-flight notifications finish (and
 // are acknowledged only if recorded); new ones are refused and will be retried by the provider.
 func (s *Server) Start(ctx context.Context) error {
-	if s.listening == nil {
-		s.listening = make(chan string, 1)
-	}
+	s.Addresses()
 	srv := &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: ReadHeaderTimeout,
@@ -107,7 +105,10 @@ func (s *Server) Start(ctx context.Context) error {
 		l = tls.NewListener(l, srv.TLSConfig)
 	}
 	s.Log.Info("callback server listening", "address", l.Addr().String(), "tls", s.CertDir != "")
-	s.listening <- l.Addr().String()
+	select {
+	case s.listening <- l.Addr().String():
+	default:
+	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
