@@ -1,0 +1,275 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/kubepay/kubepay/providers/sandbox/gateway"
+)
+
+const (
+	paidOrder    = "coffee-order-1001"
+	expiredOrder = "tea-order-1002"
+)
+
+var payForm = regexp.MustCompile(`<form method="post" action="([^"]+)"><button name="([^"]+)" value="succeeded">Pay</button>`)
+
+// story plays and checks each step; the first step that does not happen as printed fails it.
+func (d *demo) story(ctx context.Context) error {
+	step("1. The order gets its checkout URL")
+	if err := d.waitPhase(ctx, paidOrder, "AwaitingPayment", 90*time.Second); err != nil {
+		return err
+	}
+	payURL := d.kc.jsonpath("paymentorder", paidOrder, ".status.paymentURL")
+	otn := d.kc.jsonpath("paymentorder", paidOrder, ".status.outTradeNo")
+	info("%s is AwaitingPayment, out_trade_no %s", paidOrder, otn)
+	info("checkout URL (open it in a browser): %s", payURL)
+
+	step("2. The customer pays with the checkout page's own Pay button")
+	page, err := get(payURL)
+	if err != nil {
+		return fmt.Errorf("opening the checkout page: %w", err)
+	}
+	m := payForm.FindStringSubmatch(page)
+	if m == nil {
+		return fmt.Errorf("the checkout page at %s has no Pay form", payURL)
+	}
+	resp, err := http.PostForm(d.gatewayURL+m[1], url.Values{m[2]: {"succeeded"}})
+	if err != nil {
+		return fmt.Errorf("pressing Pay: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("pressing Pay: HTTP %d", resp.StatusCode)
+	}
+	info("POST %s %s=succeeded -> HTTP %d", m[1], m[2], resp.StatusCode)
+
+	step("3. The gateway's signed notification arrives and the order becomes Paid")
+	if err := d.waitPhase(ctx, paidOrder, "Paid", 60*time.Second); err != nil {
+		return err
+	}
+	source := d.kc.jsonpath("paymentorder", paidOrder, ".status.history[-1:].source")
+	evt := d.kc.jsonpath("paymentorder", paidOrder, ".status.lastNotification.id")
+	if source != "notification" || evt == "" {
+		return fmt.Errorf("%s was paid by %q (notification %q), want by the notification", paidOrder, source, evt)
+	}
+	info("%s is Paid at %s, by notification %s", paidOrder, d.kc.jsonpath("paymentorder", paidOrder, ".status.paidAt"), evt)
+	historyBefore := d.kc.jsonpath("paymentorder", paidOrder, ".status.history")
+	rvBefore := d.kc.jsonpath("paymentorder", paidOrder, ".metadata.resourceVersion")
+
+	step("4. The same notification is delivered again: answered success, nothing changes")
+	if err := d.resend(evt); err != nil {
+		return err
+	}
+	answer, err := d.waitRedelivery(ctx, evt)
+	if err != nil {
+		return err
+	}
+	info("redelivery of %s answered %s", evt, answer)
+	if h := d.kc.jsonpath("paymentorder", paidOrder, ".status.history"); h != historyBefore {
+		return fmt.Errorf("the duplicate changed the order's history")
+	}
+	if rv := d.kc.jsonpath("paymentorder", paidOrder, ".metadata.resourceVersion"); rv != rvBefore {
+		return fmt.Errorf("the duplicate wrote the order (resourceVersion %s -> %s)", rvBefore, rv)
+	}
+	info("%s unchanged: one Paid transition, resourceVersion %s", paidOrder, rvBefore)
+
+	step("5. A forged notification (signed with someone else's key) is refused")
+	if err := d.waitPhase(ctx, expiredOrder, "AwaitingPayment", 60*time.Second); err != nil {
+		return err
+	}
+	code, body, err := d.forge()
+	if err != nil {
+		return err
+	}
+	if code/100 == 2 || strings.TrimSpace(body) == "success" {
+		return fmt.Errorf("the forged notification was answered %d %q", code, body)
+	}
+	if p := d.kc.jsonpath("paymentorder", expiredOrder, ".status.phase"); p != "AwaitingPayment" {
+		return fmt.Errorf("the forged notification moved %s to %s", expiredOrder, p)
+	}
+	info("answered HTTP %d %q; %s is still AwaitingPayment", code, strings.TrimSpace(body), expiredOrder)
+
+	step("6. The second order expires unpaid and is closed at the gateway")
+	expires := d.kc.jsonpath("paymentorder", expiredOrder, ".status.expiresAt")
+	info("%s expires at %s", expiredOrder, expires)
+	if err := d.waitPhase(ctx, expiredOrder, "Expired", 2*time.Minute); err != nil {
+		return err
+	}
+	id := d.kc.jsonpath("paymentorder", expiredOrder, ".status.providerPaymentID")
+	status, err := d.gatewayPaymentStatus(id)
+	if err != nil {
+		return err
+	}
+	if status != "closed" {
+		return fmt.Errorf("the gateway shows payment %s as %q, want closed", id, status)
+	}
+	info("%s is Expired; the gateway shows payment %s %s", expiredOrder, id, status)
+
+	step("7. kubectl get paymentorders")
+	out, err := d.kc.run("", "get", "paymentorders", "-n", demoNamespace, "-o", "wide")
+	if err != nil {
+		return err
+	}
+	fmt.Print(indent(out))
+	if ev, err := d.kc.run("", "get", "events", "-n", demoNamespace, "--field-selector", "involvedObject.name="+paidOrder, "--sort-by", ".metadata.creationTimestamp"); err == nil {
+		info("events of %s:", paidOrder)
+		fmt.Print(indent(ev))
+	}
+	return nil
+}
+
+func (d *demo) waitPhase(ctx context.Context, name, phase string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	last := ""
+	for time.Now().Before(deadline) {
+		if last = d.kc.jsonpath("paymentorder", name, ".status.phase"); last == phase {
+			return nil
+		}
+		for _, p := range d.procs {
+			if p.exited() {
+				return fmt.Errorf("%s exited; see %s", p.name, p.log)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	reason := d.kc.jsonpath("paymentorder", name, `.status.conditions[?(@.type=="Ready")].message`)
+	return fmt.Errorf("%s is %q after %v, want %s (Ready: %s)", name, last, timeout, phase, reason)
+}
+
+// resend asks the gateway to deliver an event again, as a provider dashboard's "resend" does.
+func (d *demo) resend(eventID string) error {
+	req, _ := http.NewRequest(http.MethodPost, d.gatewayURL+"/v1/events/"+eventID+"/resend", nil)
+	req.Header.Set("Authorization", "Bearer "+apiKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("asking the gateway to resend %s: %w", eventID, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("asking the gateway to resend %s: HTTP %d", eventID, resp.StatusCode)
+	}
+	return nil
+}
+
+// waitRedelivery waits for the second acknowledged attempt of the event and returns its answer.
+func (d *demo) waitRedelivery(ctx context.Context, eventID string) (string, error) {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		var s gateway.Stats
+		if raw, err := get(d.gatewayURL + "/v1/stats"); err == nil && json.Unmarshal([]byte(raw), &s) == nil {
+			for _, dl := range s.Deliveries {
+				acked := 0
+				var last gateway.Attempt
+				for _, a := range dl.Attempts {
+					if a.Acked {
+						acked++
+						last = a
+					}
+				}
+				if dl.EventID == eventID && acked >= 2 {
+					return fmt.Sprintf("HTTP %d %q", last.StatusCode, last.Body), nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return "", fmt.Errorf("the gateway did not redeliver %s within 30s", eventID)
+}
+
+// forge posts a correctly shaped, freshly signed notification, but signed with a key the
+// gateway never had, claiming the second order was paid.
+func (d *demo) forge() (int, string, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return 0, "", err
+	}
+	body, _ := json.Marshal(map[string]any{
+		"id": "evt_forged", "type": "payment.succeeded", "created": time.Now().Unix(),
+		"data": map[string]any{
+			"id":           d.kc.jsonpath("paymentorder", expiredOrder, ".status.providerPaymentID"),
+			"out_trade_no": d.kc.jsonpath("paymentorder", expiredOrder, ".status.outTradeNo"),
+			"status":       "succeeded", "amount": 1500, "currency": "JPY",
+		},
+	})
+	req, _ := http.NewRequest(http.MethodPost, d.callbackURL+"/notify/"+demoNamespace+"/sandbox", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Sandbox-Signature", gateway.SignPayload(key, time.Now(), body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, "", fmt.Errorf("posting the forged notification: %w", err)
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(answer), nil
+}
+
+func (d *demo) gatewayPaymentStatus(id string) (string, error) {
+	req, _ := http.NewRequest(http.MethodGet, d.gatewayURL+"/v1/payments/"+id, nil)
+	req.Header.Set("Authorization", "Bearer "+apiKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var p struct {
+		Status string `json:"status"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&p); err != nil {
+		return "", fmt.Errorf("reading payment %s from the gateway: %w", id, err)
+	}
+	return p.Status, nil
+}
+
+func get(u string) (string, error) {
+	resp, err := http.Get(u)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("GET %s: HTTP %d", u, resp.StatusCode)
+	}
+	return string(b), err
+}
+
+// waitHTTP waits until url answers 200, failing early if the process exits.
+func waitHTTP(ctx context.Context, p *proc, url string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if p.exited() {
+			return fmt.Errorf("%s exited during start; see %s", p.name, p.log)
+		}
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("%s did not answer %s within %v; see %s", p.name, url, timeout, p.log)
+}
