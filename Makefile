@@ -59,8 +59,8 @@ run: ## Run the manager against the cluster in ~/.kube/config.
 
 .PHONY: demo
 demo: ## Run kubepay end to end on a local control plane (DEMO_EXIT=1 exits after the story).
-	$(GO) build -o bin/demo ./hack/demo
-	bin/demo
+	$(GO) build -o bin/kubepay-demo ./hack/demo
+	bin/kubepay-demo
 
 .PHONY: docker-build
 docker-build: ## Build the manager image (needs a Docker engine).
