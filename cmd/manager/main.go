@@ -22,6 +22,7 @@ func main() {
 	flag.StringVar(&opts.MetricsBindAddress, "metrics-bind-address", ":8080", "Address the Prometheus metrics endpoint binds to; \"0\" disables it.")
 	flag.BoolVar(&secureMetrics, "metrics-secure", false, "Serve metrics over HTTPS with authn/authz (needs the metrics-auth RBAC).")
 	flag.StringVar(&opts.ProbeBindAddress, "health-probe-bind-address", ":8081", "Address the liveness and readiness probes bind to.")
+	flag.StringVar(&opts.PprofBindAddress, "pprof-bind-address", "", "Address to serve net/http/pprof on (empty: off). Keep it on loopback.")
 	flag.BoolVar(&opts.LeaderElection, "leader-elect", false, "Elect a leader so only one replica runs the controller; every replica serves callbacks.")
 	flag.StringVar(&opts.LeaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader-election Lease (default: the pod's namespace).")
 	flag.StringVar(&opts.NotifyBindAddress, "notify-bind-address", ":8082", "Address the notification callback server binds to.")

@@ -10,7 +10,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -18,6 +17,8 @@ import (
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/kubepay/kubepay/internal/localrun"
 )
 
 const (
@@ -30,7 +31,7 @@ const (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	d := &demo{root: repoRoot()}
+	d := &demo{root: localrun.RepoRoot()}
 	err := d.run(ctx)
 	d.cleanup()
 	if err != nil {
@@ -43,30 +44,20 @@ func main() {
 }
 
 type demo struct {
-	root, dir, bin string
-	env            *envtest.Environment
-	kc             kubectl
-	procs          []*proc
-	gatewayURL     string
-	callbackURL    string
-}
-
-func repoRoot() string {
-	wd, _ := os.Getwd()
-	for d := wd; d != "/"; d = filepath.Dir(d) {
-		if fileExists(filepath.Join(d, "go.mod")) && fileExists(filepath.Join(d, "PROJECT")) {
-			return d
-		}
-	}
-	return wd
+	root, dir     string
+	mgrBin, gwBin string
+	env           *envtest.Environment
+	kc            kubectl
+	procs         []*localrun.Proc
+	gatewayURL    string
+	callbackURL   string
 }
 
 func step(format string, a ...any) { fmt.Printf("\n▶ "+format+"\n", a...) }
 func info(format string, a ...any) { fmt.Printf("  "+format+"\n", a...) }
 
 func (d *demo) run(ctx context.Context) error {
-	d.bin = filepath.Join(d.root, "bin")
-	d.dir = filepath.Join(d.bin, "demo")
+	d.dir = filepath.Join(d.root, "bin", "demo")
 	if err := os.MkdirAll(d.dir, 0o755); err != nil {
 		return err
 	}
@@ -103,28 +94,13 @@ func (d *demo) run(ctx context.Context) error {
 
 // build makes the control-plane binaries (hack/), the manager and the gateway.
 func (d *demo) build() (string, error) {
-	script := exec.Command(filepath.Join(d.root, "hack", "build-control-plane.sh"))
-	script.Stderr = os.Stdout
-	out, err := script.Output()
+	b, err := localrun.Build(d.root, os.Stdout)
 	if err != nil {
-		return "", fmt.Errorf("building the control plane: %w", err)
+		return "", err
 	}
-	assets := strings.TrimSpace(lastLine(string(out)))
-	for _, b := range []struct{ out, pkg string }{{"manager", "./cmd/manager"}, {"sandbox-gateway", "./cmd/sandbox-gateway"}} {
-		info("go build %s", b.pkg)
-		cmd := exec.Command("go", "build", "-o", filepath.Join(d.bin, b.out), b.pkg)
-		cmd.Dir, cmd.Stdout, cmd.Stderr = d.root, os.Stdout, os.Stderr
-		if err := cmd.Run(); err != nil {
-			return "", fmt.Errorf("building %s: %w", b.pkg, err)
-		}
-	}
-	d.kc = kubectl{bin: filepath.Join(assets, "kubectl"), kubeconfig: filepath.Join(d.dir, "kubeconfig")}
-	return assets, nil
-}
-
-func lastLine(s string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return lines[len(lines)-1]
+	d.mgrBin, d.gwBin = b.Manager, b.Gateway
+	d.kc = kubectl{bin: b.Kubectl, kubeconfig: filepath.Join(d.dir, "kubeconfig")}
+	return b.Assets, nil
 }
 
 // startCluster starts kube-apiserver + etcd on loopback, or uses $KUBECONFIG when
@@ -179,13 +155,13 @@ func (d *demo) startProcesses(ctx context.Context) error {
 	step("Starting the sandbox gateway and the kubepay manager (logs in %s)", d.dir)
 	pub := filepath.Join(d.dir, "gateway-public-key.pem")
 	_ = os.Remove(pub)
-	gw, err := start(d.dir, "sandbox-gateway", filepath.Join(d.bin, "sandbox-gateway"),
+	gw, err := localrun.Start(d.dir, "sandbox-gateway", d.gwBin,
 		"--bind-address", gatewayAddr, "--api-key", apiKey, "--public-key-out", pub, "--time-scale", "0.01")
 	if err != nil {
 		return err
 	}
 	d.procs = append(d.procs, gw)
-	mgr, err := start(d.dir, "manager", filepath.Join(d.bin, "manager"),
+	mgr, err := localrun.Start(d.dir, "manager", d.mgrBin,
 		"--kubeconfig", d.kc.kubeconfig, "--notify-bind-address", callbackAddr,
 		"--metrics-bind-address", "127.0.0.1:8080", "--health-probe-bind-address", "127.0.0.1:8081")
 	if err != nil {
@@ -194,10 +170,10 @@ func (d *demo) startProcesses(ctx context.Context) error {
 	d.procs = append(d.procs, mgr)
 	d.gatewayURL, d.callbackURL = "http://"+gatewayAddr, "http://"+callbackAddr
 	for _, w := range []struct {
-		p   *proc
+		p   *localrun.Proc
 		url string
 	}{{gw, d.gatewayURL + "/healthz"}, {mgr, d.callbackURL + "/healthz"}, {mgr, "http://127.0.0.1:8081/readyz"}} {
-		if err := waitHTTP(ctx, w.p, w.url, 60*time.Second); err != nil {
+		if err := localrun.WaitHTTP(ctx, w.p, w.url, 60*time.Second); err != nil {
 			return err
 		}
 	}
@@ -239,7 +215,7 @@ func indent(s string) string {
 
 func (d *demo) cleanup() {
 	for i := len(d.procs) - 1; i >= 0; i-- {
-		d.procs[i].stop()
+		d.procs[i].Stop()
 	}
 	if d.env != nil {
 		_ = d.env.Stop()

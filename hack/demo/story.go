@@ -137,8 +137,8 @@ func (d *demo) waitPhase(ctx context.Context, name, phase string, timeout time.D
 			return nil
 		}
 		for _, p := range d.procs {
-			if p.exited() {
-				return fmt.Errorf("%s exited; see %s", p.name, p.log)
+			if p.Exited() {
+				return fmt.Errorf("%s exited; see %s", p.Name, p.Log)
 			}
 		}
 		select {
@@ -250,26 +250,4 @@ func get(u string) (string, error) {
 		return "", fmt.Errorf("GET %s: HTTP %d", u, resp.StatusCode)
 	}
 	return string(b), err
-}
-
-// waitHTTP waits until url answers 200, failing early if the process exits.
-func waitHTTP(ctx context.Context, p *proc, url string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if p.exited() {
-			return fmt.Errorf("%s exited during start; see %s", p.name, p.log)
-		}
-		if resp, err := http.Get(url); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	return fmt.Errorf("%s did not answer %s within %v; see %s", p.name, url, timeout, p.log)
 }

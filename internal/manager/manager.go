@@ -29,9 +29,11 @@ import (
 
 // Options configures New.
 type Options struct {
-	MetricsBindAddress      string
-	Metrics                 metricsserver.Options
-	ProbeBindAddress        string
+	MetricsBindAddress string
+	Metrics            metricsserver.Options
+	ProbeBindAddress   string
+	// PprofBindAddress serves net/http/pprof when set (benchmarks read the heap through it).
+	PprofBindAddress        string
 	LeaderElection          bool
 	LeaderElectionNamespace string
 	// LeaderElectionID defaults to "kubepay-controller.kubepay.io".
@@ -79,6 +81,7 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 		Scheme:                  scheme.New(),
 		Metrics:                 opts.Metrics,
 		HealthProbeBindAddress:  opts.ProbeBindAddress,
+		PprofBindAddress:        opts.PprofBindAddress,
 		LeaderElection:          opts.LeaderElection,
 		LeaderElectionID:        opts.LeaderElectionID,
 		LeaderElectionNamespace: opts.LeaderElectionNamespace,
