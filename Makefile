@@ -88,3 +88,10 @@ undeploy: ## Remove the manager from the cluster.
 build-installer: manifests ## Write one dist/install.yaml with everything to deploy.
 	mkdir -p dist
 	kubectl kustomize config/default > dist/install.yaml
+
+##@ Measurement
+
+.PHONY: bench
+bench: ## Benchmark kubepay against the API server's own limit (BENCH_ORDERS, BENCH_CONCURRENCY); writes bin/bench/results.json.
+	$(GO) run ./test/bench
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/statemachine/ ./providers/...
