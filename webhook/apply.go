@@ -31,6 +31,23 @@ const maxConflictRetries = 5
 // server (the cache may be behind) and the state machine decides again, so of N concurrent
 // deliveries on any number of replicas exactly one writes and the others find a duplicate.
 func (s *Server) apply(ctx context.Context, rp *resolver.Resolved, n providers.Notification) (string, error) {
+	// One notification of an order at a time on this replica; a copy of one this replica just
+	// recorded is answered without touching the API server (see inflight).
+	key := rp.Spec.Namespace + "/" + n.OutTradeNo
+	release := s.inflight().lock(key)
+	defer release()
+	recordedKey := key + "/" + n.ID
+	if s.inflight().recent.has(recordedKey) {
+		return ResultDuplicate, nil
+	}
+	result, err := s.applyLocked(ctx, rp, n)
+	if err == nil && (result == ResultApplied || result == ResultDuplicate) {
+		s.inflight().recent.add(recordedKey)
+	}
+	return result, err
+}
+
+func (s *Server) applyLocked(ctx context.Context, rp *resolver.Resolved, n providers.Notification) (string, error) {
 	order, err := s.findOrder(ctx, rp.Spec.Namespace, n)
 	if err != nil {
 		if errors.Is(err, errUnknownOrder) {

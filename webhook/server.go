@@ -56,6 +56,17 @@ type Server struct {
 	// listening receives the bound address once the listener is up (tests use port 0).
 	listening     chan string
 	listeningOnce sync.Once
+
+	inflightOnce sync.Once
+	inflightSet  *inflight
+}
+
+// recentNotifications bounds the per-replica memory of recorded notifications (about 100 bytes each).
+const recentNotifications = 65536
+
+func (s *Server) inflight() *inflight {
+	s.inflightOnce.Do(func() { s.inflightSet = newInflight(recentNotifications) })
+	return s.inflightSet
 }
 
 // NeedLeaderElection is false: every replica serves callbacks.

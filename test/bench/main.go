@@ -17,6 +17,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-logr/logr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
 	"github.com/kubepay/kubepay/internal/localrun"
 	"github.com/kubepay/kubepay/internal/testenv"
 )
@@ -52,6 +55,8 @@ func main() {
 	out := flag.String("out", "bin/bench/results.json", "where to write the results")
 	flag.Parse()
 
+	// The bench's own watch cache logs through controller-runtime; its chatter is not a result.
+	ctrllog.SetLogger(logr.Discard())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	b := &bench{root: localrun.RepoRoot(), orders: *orders, conc: *conc}
