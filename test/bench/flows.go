@@ -127,6 +127,7 @@ func (b *bench) notify(ctx context.Context, awaiting map[string]*v1.PaymentOrder
 	latencies := make([]time.Duration, 0, 4*len(orders))
 	url := "http://" + callbackAddr + "/notify/" + benchNamespace + "/sandbox"
 	httpc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4 * b.conc}, Timeout: 30 * time.Second}
+	callsBefore := apiCalls()
 	start := time.Now()
 	err := parallel(len(orders), b.conc, func(i int) error {
 		body := notificationBody(orders[i])
@@ -157,6 +158,10 @@ func (b *bench) notify(ctx context.Context, awaiting map[string]*v1.PaymentOrder
 		return err
 	}
 	res.NotifyAppliedPerS = perSecond(len(orders), time.Since(start))
+	callsAfter := apiCalls()
+	for method, n := range callsAfter {
+		fmt.Printf("  manager API calls during notifications: %s %.0f (%.2f per order)\n", method, n-callsBefore[method], (n-callsBefore[method])/float64(len(orders)))
+	}
 	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
 	res.NotifyP50Ms = ms(latencies[len(latencies)/2])
 	res.NotifyP99Ms = ms(latencies[len(latencies)*99/100])

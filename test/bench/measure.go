@@ -40,6 +40,35 @@ func scrape(name string) (float64, error) {
 	return 0, fmt.Errorf("metric %s not found", name)
 }
 
+// apiCalls sums the manager's client requests to the API server by method, from its
+// rest_client_requests_total metric: the cost of kubepay's work in API calls.
+func apiCalls() map[string]float64 {
+	raw, err := httpGet("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		return nil
+	}
+	out := map[string]float64{}
+	s := bufio.NewScanner(bytes.NewReader(raw))
+	s.Buffer(make([]byte, 1<<20), 1<<20)
+	for s.Scan() {
+		line := s.Text()
+		if !strings.HasPrefix(line, "rest_client_requests_total{") {
+			continue
+		}
+		_, labels, _ := strings.Cut(line, "{")
+		labels, value, _ := strings.Cut(labels, "} ")
+		method := ""
+		for _, kv := range strings.Split(labels, ",") {
+			if v, ok := strings.CutPrefix(kv, "method="); ok {
+				method = strings.Trim(v, `"`)
+			}
+		}
+		v, _ := strconv.ParseFloat(value, 64)
+		out[method] += v
+	}
+	return out
+}
+
 // verifyMicros is the sandbox client's per-notification verification cost (RSA-2048 verify plus
 // parsing), measured with the testing package's benchmark loop.
 func verifyMicros() float64 {
