@@ -20,6 +20,7 @@ const (
 	ResultRejectedMismatch  = "rejected_mismatch"
 	ResultUnknownOrder      = "unknown_order"
 	ResultError             = "error"
+	ResultRateLimited       = "rate_limited"
 )
 
 var (

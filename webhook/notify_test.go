@@ -225,26 +225,46 @@ func TestOutOfOrderAfterPaid(t *testing.T) {
 	}
 }
 
-// TestConflictStormRetriedUntilApplied: the API server refuses the status writes of the first
-// two deliveries (more conflicts than one delivery re-decides); the gateway keeps retrying and the
+// TestWriteFaultsRetriedUntilApplied: the API server refuses the status writes of the first
+// deliveries; every refused delivery gets the failure answer, the gateway keeps retrying, and the
 // order ends Paid exactly once.
-func TestConflictStormRetriedUntilApplied(t *testing.T) {
-	f := testfixture.New(t, env, gateway.Options{TimeScale: 0.0005}, withCallback(noQuery))
-	f.Order("storm", "8.00", "CNY", 30*time.Minute)
-	o := f.WaitPhase("storm", v1.PhaseAwaitingPayment, 30*time.Second)
-	key := client.ObjectKeyFromObject(o)
-	faults.ConflictStatusWrites(key, 12)
-	f.Pay(o.Status.ProviderPaymentID, "succeeded")
+func TestWriteFaultsRetriedUntilApplied(t *testing.T) {
+	tests := []struct {
+		name  string
+		arm   func(client.ObjectKey)
+		first int // the attempt expected to be acknowledged, at the earliest
+	}{
+		{"a conflict storm outlasting one delivery's re-decisions (6 writes each) fails two deliveries",
+			func(k client.ObjectKey) { faults.ConflictStatusWrites(k, 12) }, 3},
+		{"plain write failures (API server unavailable) fail the delivery at once, each one",
+			func(k client.ObjectKey) { faults.FailStatusWrites(k, 2) }, 3},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := testfixture.New(t, env, gateway.Options{TimeScale: 0.0005}, withCallback(noQuery))
+			name := fmt.Sprintf("storm-%d", i)
+			f.Order(name, "8.00", "CNY", 30*time.Minute)
+			o := f.WaitPhase(name, v1.PhaseAwaitingPayment, 30*time.Second)
+			key := client.ObjectKeyFromObject(o)
+			tt.arm(key)
+			f.Pay(o.Status.ProviderPaymentID, "succeeded")
 
-	o = f.WaitPhase("storm", v1.PhasePaid, 30*time.Second)
-	if countTo(o, v1.PhasePaid) != 1 {
-		t.Errorf("want one Paid transition: %s", describe(o))
-	}
-	if left := faults.Pending(key); left != 0 {
-		t.Errorf("%d injected conflicts never fired", left)
-	}
-	d := f.GW.Stats().DeliveriesFor(o.Status.OutTradeNo)
-	if len(d) != 1 || d[0].AckedOn() < 3 {
-		t.Errorf("deliveries %+v: want one, acknowledged only after the conflicting attempts", d)
+			o = f.WaitPhase(name, v1.PhasePaid, 30*time.Second)
+			if countTo(o, v1.PhasePaid) != 1 {
+				t.Errorf("want one Paid transition: %s", describe(o))
+			}
+			if left := faults.Pending(key); left != 0 {
+				t.Errorf("%d injected faults never fired", left)
+			}
+			d := f.GW.Stats().DeliveriesFor(o.Status.OutTradeNo)
+			if len(d) != 1 || d[0].AckedOn() < tt.first {
+				t.Errorf("deliveries %+v: want one, acknowledged on attempt %d or later", d, tt.first)
+			}
+			for _, a := range d[0].Attempts[:tt.first-1] {
+				if a.Acked || a.StatusCode == http.StatusOK {
+					t.Errorf("attempt %d was answered %d %q while its write failed", a.Number, a.StatusCode, a.Body)
+				}
+			}
+		})
 	}
 }

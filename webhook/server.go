@@ -52,6 +52,9 @@ type Server struct {
 	Log       logr.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// RateLimit and RateBurst bound requests per second per source address (0: the defaults).
+	RateLimit float64
+	RateBurst int
 
 	// listening receives the bound address once the listener is up (tests use port 0).
 	listening     chan string
@@ -75,7 +78,11 @@ func (s *Server) NeedLeaderElection() bool { return false }
 // Handler returns the routes: POST /notify/{namespace}/{provider} and GET /healthz.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("POST /notify/{namespace}/{provider}", http.HandlerFunc(s.handleNotify))
+	limiter := newSourceLimiter(s.RateLimit, s.RateBurst)
+	mux.Handle("POST /notify/{namespace}/{provider}", limiter.wrap(http.HandlerFunc(s.handleNotify), func(r *http.Request) {
+		s.Log.Info("notification refused: rate limit", "remoteAddr", r.RemoteAddr)
+		s.count("unknown", ResultRateLimited, time.Now())
+	}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok"))

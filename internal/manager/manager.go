@@ -39,8 +39,11 @@ type Options struct {
 	// LeaderElectionID defaults to "kubepay-controller.kubepay.io".
 	LeaderElectionID string
 	// NotifyBindAddress is the callback server's address; "0" or "" runs no callback server.
-	NotifyBindAddress       string
-	NotifyCertDir           string
+	NotifyBindAddress string
+	NotifyCertDir     string
+	// NotifyRateLimit and NotifyRateBurst bound callback requests per source address (0: defaults).
+	NotifyRateLimit         float64
+	NotifyRateBurst         int
 	MaxConcurrentReconciles int
 	KubeQPS                 float64
 	KubeBurst               int
@@ -123,6 +126,7 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 	if opts.NotifyBindAddress != "0" && opts.NotifyBindAddress != "" {
 		m.Callback = &webhook.Server{
 			Addr: opts.NotifyBindAddress, CertDir: opts.NotifyCertDir,
+			RateLimit: opts.NotifyRateLimit, RateBurst: opts.NotifyRateBurst,
 			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Resolver: res,
 			Recorder: mgr.GetEventRecorder("kubepay-callback"), Log: ctrl.Log.WithName("callback"),
 		}

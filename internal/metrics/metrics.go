@@ -30,7 +30,7 @@ var (
 	// Notifications counts notifications received by the callback server by result.
 	Notifications = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "kubepay_notifications_total",
-		Help: "Provider notifications received, by provider type and result (applied, duplicate, rejected_signature, rejected_mismatch, unknown_order, error).",
+		Help: "Provider notifications received, by provider type and result (applied, duplicate, ignored, rejected_signature, rejected_mismatch, unknown_order, rate_limited, error).",
 	}, []string{"provider", "result"})
 
 	// NotificationDuration measures receipt-to-answer time of notifications.
