@@ -95,3 +95,17 @@ build-installer: manifests ## Write one dist/install.yaml with everything to dep
 bench: ## Benchmark kubepay against the API server's own limit (BENCH_ORDERS, BENCH_CONCURRENCY); writes bin/bench/results.json.
 	$(GO) run ./test/bench
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/statemachine/ ./providers/...
+
+FUZZTIME ?= 30s
+# Every fuzz target: package and function. Their seed corpora (testdata/fuzz) also run in make test.
+FUZZ_TARGETS = ./internal/money:FuzzToMinor ./providers/sandbox:FuzzParseNotification \
+	./providers/stripe:FuzzParseNotification ./providers/alipay:FuzzParseNotification \
+	./providers/wechatpay:FuzzParseNotification
+
+.PHONY: fuzz
+fuzz: ## Run each fuzz target for FUZZTIME (default 30s).
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "== $$fn in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
