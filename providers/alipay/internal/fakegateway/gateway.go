@@ -1,0 +1,182 @@
+package fakegateway
+
+import (
+	"crypto/rsa"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Trade statuses as Alipay names them.
+const (
+	WaitBuyerPay  = "WAIT_BUYER_PAY"
+	TradeSuccess  = "TRADE_SUCCESS"
+	TradeFinished = "TRADE_FINISHED"
+	TradeClosed   = "TRADE_CLOSED"
+)
+
+var chinaTime = time.FixedZone("UTC+8", 8*3600)
+
+const timeLayout = "2006-01-02 15:04:05"
+
+// Trade is one trade the gateway keeps.
+type Trade struct {
+	OutTradeNo, TradeNo, Status, TotalAmount, Subject, NotifyURL string
+	Created, PaidAt                                              time.Time
+}
+
+// Fault replaces the gateway's next answer to an API (POST) request.
+type Fault struct {
+	// HTTPStatus, when set, is answered with an empty body.
+	HTTPStatus int
+	// Code and SubCode, when set, make a failure answer (after the request was verified).
+	Code, SubCode, SubMsg string
+	// Unsigned leaves the sign out; WrongKey signs with a key that is not the gateway's.
+	Unsigned, WrongKey bool
+}
+
+// Gateway is a fake Alipay gateway. Create it with New and serve it with Start.
+type Gateway struct {
+	AppID, SellerID string
+	// AppPublicKey verifies the merchant's requests; Key signs answers and notifications.
+	AppPublicKey *rsa.PublicKey
+	Key          *rsa.PrivateKey
+	// URL is the gateway URL (".../gateway.do") once started.
+	URL string
+
+	mu       sync.Mutex
+	now      func() time.Time
+	trades   map[string]*Trade
+	faults   []Fault
+	calls    map[string]int
+	rejected int
+	seq      int
+}
+
+// New returns a gateway for one application, signing with Key("alipay") and trusting the public
+// half of Key("app").
+func New(appID, sellerID string) *Gateway {
+	return &Gateway{
+		AppID: appID, SellerID: sellerID,
+		AppPublicKey: &Key("app").PublicKey, Key: Key("alipay"),
+		now: time.Now, trades: map[string]*Trade{}, calls: map[string]int{},
+	}
+}
+
+// Start serves the gateway on loopback until the test ends.
+func (g *Gateway) Start(t testing.TB) *httptest.Server {
+	srv := httptest.NewServer(g)
+	t.Cleanup(srv.Close)
+	g.URL = srv.URL + "/gateway.do"
+	return srv
+}
+
+// SetClock replaces the gateway's clock.
+func (g *Gateway) SetClock(now func() time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.now = now
+}
+
+// InjectFaults queues answers for the next API requests, in order.
+func (g *Gateway) InjectFaults(f ...Fault) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.faults = append(g.faults, f...)
+}
+
+// Trade returns a copy of the trade for outTradeNo.
+func (g *Gateway) Trade(outTradeNo string) (Trade, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	t, ok := g.trades[outTradeNo]
+	if !ok {
+		return Trade{}, false
+	}
+	return *t, true
+}
+
+// Calls returns how many verified API requests the gateway answered for method.
+func (g *Gateway) Calls(method string) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.calls[method]
+}
+
+// Rejected returns how many requests were refused for their signature or common parameters.
+func (g *Gateway) Rejected() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.rejected
+}
+
+// Pay completes the trade as a customer would: TRADE_SUCCESS with a trade_no.
+func (g *Gateway) Pay(outTradeNo string) (Trade, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	t, ok := g.trades[outTradeNo]
+	if !ok {
+		return Trade{}, fmt.Errorf("no trade %q (the checkout URL was never opened)", outTradeNo)
+	}
+	if t.Status != WaitBuyerPay {
+		return Trade{}, fmt.Errorf("trade %q is %s", outTradeNo, t.Status)
+	}
+	g.seq++
+	t.Status, t.PaidAt = TradeSuccess, g.now()
+	t.TradeNo = fmt.Sprintf("%s22001%015d", t.PaidAt.In(chinaTime).Format("20060102"), g.seq)
+	return *t, nil
+}
+
+// AddTrade puts a trade in the gateway directly, as if the checkout had been opened.
+func (g *Gateway) AddTrade(t Trade) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if t.Created.IsZero() {
+		t.Created = g.now()
+	}
+	g.trades[t.OutTradeNo] = &t
+}
+
+// ServeHTTP serves GET (the customer opening a page/WAP checkout URL) and POST (OpenAPI calls)
+// at /gateway.do.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/gateway.do" {
+		http.NotFound(w, r)
+		return
+	}
+	switch r.Method {
+	case http.MethodGet:
+		g.checkout(w, r)
+	case http.MethodPost:
+		g.api(w, r)
+	default:
+		w.WriteHeader(http.StatusMethodNotAllowed)
+	}
+}
+
+// verifyRequest checks the common parameters and the merchant's RSA2 sign (only sign left out).
+func (g *Gateway) verifyRequest(v url.Values) (subCode string, ok bool) {
+	for k, vs := range v {
+		if len(vs) != 1 {
+			return "isv.invalid-parameter:" + k, false
+		}
+	}
+	switch {
+	case v.Get("app_id") != g.AppID:
+		return "isv.invalid-app-id", false
+	case v.Get("sign_type") != "RSA2":
+		return "isv.invalid-signature-type", false
+	case v.Get("charset") != "utf-8" || v.Get("version") != "1.0" || v.Get("format") != "JSON":
+		return "isv.invalid-parameter", false
+	case !Verify(g.AppPublicKey, Content(v, false), v.Get("sign")):
+		return "isv.invalid-signature", false
+	}
+	if _, err := time.ParseInLocation(timeLayout, v.Get("timestamp"), chinaTime); err != nil {
+		return "isv.invalid-timestamp", false
+	}
+	return "", true
+}

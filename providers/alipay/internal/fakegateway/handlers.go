@@ -1,0 +1,151 @@
+package fakegateway
+
+import (
+	"encoding/json"
+	"fmt"
+	"html"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// checkout opens a trade from a signed page/WAP URL, as Alipay's cashier does.
+func (g *Gateway) checkout(w http.ResponseWriter, r *http.Request) {
+	v := r.URL.Query()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	sub, ok := g.verifyRequest(v)
+	products := map[string]string{"alipay.trade.page.pay": "FAST_INSTANT_TRADE_PAY", "alipay.trade.wap.pay": "QUICK_WAP_WAY"}
+	var biz struct {
+		OutTradeNo  string `json:"out_trade_no"`
+		TotalAmount string `json:"total_amount"`
+		Subject     string `json:"subject"`
+		ProductCode string `json:"product_code"`
+		TimeExpire  string `json:"time_expire"`
+	}
+	switch {
+	case !ok:
+	case products[v.Get("method")] == "":
+		sub = "isv.invalid-method"
+	case json.Unmarshal([]byte(v.Get("biz_content")), &biz) != nil || biz.OutTradeNo == "" || biz.Subject == "" || biz.TotalAmount == "":
+		sub = "isv.missing-biz-content"
+	case biz.ProductCode != products[v.Get("method")]:
+		sub = "isv.invalid-product-code"
+	}
+	if biz.TimeExpire != "" && sub == "" {
+		if _, err := time.ParseInLocation(timeLayout, biz.TimeExpire, chinaTime); err != nil {
+			sub = "isv.invalid-time-expire"
+		}
+	}
+	if sub != "" {
+		g.rejected++
+		http.Error(w, "checkout refused: "+sub, http.StatusBadRequest)
+		return
+	}
+	t, exists := g.trades[biz.OutTradeNo]
+	if exists && t.TotalAmount != biz.TotalAmount {
+		http.Error(w, "checkout refused: out_trade_no used with another amount", http.StatusBadRequest)
+		return
+	}
+	if !exists {
+		t = &Trade{OutTradeNo: biz.OutTradeNo, Status: WaitBuyerPay, TotalAmount: biz.TotalAmount,
+			Subject: biz.Subject, NotifyURL: v.Get("notify_url"), Created: g.now()}
+		g.trades[biz.OutTradeNo] = t
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	fmt.Fprintf(w, "<!doctype html><title>Alipay checkout</title><p>%s: %s CNY, %s</p>",
+		html.EscapeString(t.Subject), html.EscapeString(t.TotalAmount), html.EscapeString(t.Status))
+}
+
+// api answers alipay.trade.query and alipay.trade.close.
+func (g *Gateway) api(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	v := r.PostForm
+	method := v.Get("method")
+	key := strings.ReplaceAll(method, ".", "_") + "_response"
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if sub, ok := g.verifyRequest(v); !ok {
+		// Alipay answers refused requests without a sign.
+		g.rejected++
+		g.answer(w, key, failure("40002", "Invalid Arguments", sub, "request refused"), Fault{Unsigned: true})
+		return
+	}
+	g.calls[method]++
+	var f Fault
+	if len(g.faults) > 0 {
+		f, g.faults = g.faults[0], g.faults[1:]
+	}
+	if f.HTTPStatus != 0 {
+		w.WriteHeader(f.HTTPStatus)
+		return
+	}
+	if f.Code != "" {
+		g.answer(w, key, failure(f.Code, "Business Failed", f.SubCode, f.SubMsg), f)
+		return
+	}
+	var biz struct {
+		OutTradeNo string `json:"out_trade_no"`
+	}
+	if json.Unmarshal([]byte(v.Get("biz_content")), &biz) != nil || biz.OutTradeNo == "" {
+		g.answer(w, key, failure("40001", "Missing Required Arguments", "isv.missing-out-trade-no", "out_trade_no missing"), f)
+		return
+	}
+	t, ok := g.trades[biz.OutTradeNo]
+	switch {
+	case method != "alipay.trade.query" && method != "alipay.trade.close":
+		g.answer(w, key, failure("40002", "Invalid Arguments", "isv.invalid-method", "unknown method"), f)
+	case !ok:
+		g.answer(w, key, failure("40004", "Business Failed", "ACQ.TRADE_NOT_EXIST", "交易不存在"), f)
+	case method == "alipay.trade.query":
+		g.answer(w, key, queryAnswer(t), f)
+	case t.Status != WaitBuyerPay:
+		g.answer(w, key, failure("40004", "Business Failed", "ACQ.TRADE_STATUS_ERROR", "交易状态不合法"), f)
+	default:
+		t.Status = TradeClosed
+		g.answer(w, key, map[string]any{"code": "10000", "msg": "Success", "out_trade_no": t.OutTradeNo, "trade_no": t.TradeNo}, f)
+	}
+}
+
+func failure(code, msg, sub, subMsg string) map[string]any {
+	return map[string]any{"code": code, "msg": msg, "sub_code": sub, "sub_msg": subMsg}
+}
+
+func queryAnswer(t *Trade) map[string]any {
+	a := map[string]any{
+		"code": "10000", "msg": "Success", "out_trade_no": t.OutTradeNo, "trade_status": t.Status,
+		"total_amount": t.TotalAmount, "buyer_logon_id": "159****5620",
+	}
+	if t.TradeNo != "" {
+		a["trade_no"] = t.TradeNo
+	}
+	if !t.PaidAt.IsZero() {
+		a["send_pay_date"] = t.PaidAt.In(chinaTime).Format(timeLayout)
+	}
+	return a
+}
+
+// answer writes {"<key>":<object>,"sign":"..."}. The object is indented and keeps non-ASCII
+// text unescaped, so a client that re-encoded it instead of verifying the received bytes fails.
+func (g *Gateway) answer(w http.ResponseWriter, key string, obj map[string]any, f Fault) {
+	inner, err := json.MarshalIndent(obj, "", "  ")
+	if err != nil {
+		panic(err)
+	}
+	var b strings.Builder
+	b.WriteString(`{"` + key + `":`)
+	b.Write(inner)
+	if !f.Unsigned {
+		signer := g.Key
+		if f.WrongKey {
+			signer = Key("other")
+		}
+		b.WriteString(`,"sign":"` + Sign(signer, string(inner)) + `"`)
+	}
+	b.WriteString("}")
+	w.Header().Set("Content-Type", "text/html;charset=utf-8")
+	_, _ = w.Write([]byte(b.String()))
+}

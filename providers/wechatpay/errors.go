@@ -1,0 +1,69 @@
+package wechatpay
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/kubepay/kubepay/providers"
+)
+
+// Error codes of API v3 failure answers ({"code":..,"message":..}) this client acts on.
+const (
+	codeOrderNotExist     = "ORDER_NOT_EXIST"
+	codeResourceNotExists = "RESOURCE_NOT_EXISTS"
+	codeOrderPaid         = "ORDERPAID"
+	codeOrderClosed       = "ORDER_CLOSED"
+	codeOutTradeNoUsed    = "OUT_TRADE_NO_USED"
+	codeSystemError       = "SYSTEM_ERROR"
+	codeFrequencyLimited  = "FREQUENCY_LIMITED"
+	codeBankError         = "BANK_ERROR"
+	codeSignError         = "SIGN_ERROR"
+)
+
+type apiError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// errorCode is the answer's error code, or its HTTP status when it has none.
+func (r reply) errorCode() string {
+	var e apiError
+	if json.Unmarshal(r.body, &e) == nil && e.Code != "" {
+		return e.Code
+	}
+	return strconv.Itoa(r.status)
+}
+
+// answerError classifies a failure answer: throttling, WeChat Pay-side errors (5xx,
+// SYSTEM_ERROR, BANK_ERROR, FREQUENCY_LIMITED) and anything not a client error are retryable;
+// other 4xx are terminal with WeChat Pay's code (ORDER_CLOSED, OUT_TRADE_NO_USED, PARAM_ERROR...);
+// 401 also wraps providers.ErrCredentials. Only a signed 404 ORDER_NOT_EXIST is ErrNotFound.
+func (c *Client) answerError(op, what string, r reply) error {
+	var e apiError
+	_ = json.Unmarshal(r.body, &e)
+	code := r.errorCode()
+	signed := ""
+	if !r.signed {
+		signed = ", unsigned"
+	}
+	msg := ""
+	if e.Message != "" {
+		msg = ": " + truncate(e.Message)
+	}
+	err := fmt.Errorf("%s at WeChat Pay %s: HTTP %d %s%s%s%s", what, c.endpoint.Host, r.status, code, msg, r.requestIDNote(), signed)
+	switch {
+	case r.signed && r.status == http.StatusNotFound && (code == codeOrderNotExist || code == codeResourceNotExists):
+		return providers.Terminal(op, code, fmt.Errorf("%w: %v", providers.ErrNotFound, err))
+	case r.status == http.StatusTooManyRequests, r.status >= 500, r.status == http.StatusRequestTimeout,
+		code == codeSystemError, code == codeFrequencyLimited, code == codeBankError:
+		return providers.Retryable(op, code, err)
+	case r.status == http.StatusUnauthorized || code == codeSignError:
+		return providers.Terminal(op, code, fmt.Errorf("%w: PaymentProvider %s/%s: %v", providers.ErrCredentials, c.namespace, c.name, err))
+	case r.status >= 400:
+		return providers.Terminal(op, code, err)
+	default:
+		return providers.Retryable(op, code, err)
+	}
+}

@@ -1,0 +1,133 @@
+package wechatpay
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/kubepay/kubepay/internal/money"
+	"github.com/kubepay/kubepay/providers"
+)
+
+// envelope is a notification body; only resource is encrypted.
+type envelope struct {
+	ID           string `json:"id"`
+	CreateTime   string `json:"create_time"`
+	EventType    string `json:"event_type"`
+	ResourceType string `json:"resource_type"`
+	Resource     struct {
+		Algorithm      string `json:"algorithm"`
+		Ciphertext     string `json:"ciphertext"`
+		AssociatedData string `json:"associated_data"`
+		Nonce          string `json:"nonce"`
+		OriginalType   string `json:"original_type"`
+	} `json:"resource"`
+}
+
+// notifyState maps trade_state in payment notifications; others are acknowledged and ignored.
+var notifyState = map[string]providers.PaymentStatus{
+	"SUCCESS":  providers.StatusSucceeded,
+	"CLOSED":   providers.StatusClosed,
+	"PAYERROR": providers.StatusFailed,
+}
+
+func signatureError(format string, a ...any) error {
+	return fmt.Errorf("%w: wechatpay notification: %s", providers.ErrSignature, fmt.Sprintf(format, a...))
+}
+
+func malformed(format string, a ...any) error {
+	return fmt.Errorf("%w: wechatpay notification: %s", providers.ErrMalformed, fmt.Sprintf(format, a...))
+}
+
+// ParseNotification implements providers.Provider. The Wechatpay-* headers are verified over the
+// raw body (probe signatures and timestamps more than 300 s away refused) before the body is
+// decoded; the resource is then decrypted with the APIv3 key, whose GCM tag is a second proof of
+// origin. Notification.ID is the event id, which WeChat Pay keeps across its retries.
+func (c *Client) ParseNotification(_ context.Context, r *http.Request, body []byte) (providers.Notification, error) {
+	if r == nil {
+		return providers.Notification{}, signatureError("no request headers to verify")
+	}
+	if err := c.verifySigned(r.Header, body); err != nil {
+		return providers.Notification{}, signatureError("%v (PaymentProvider %s/%s)", err, c.namespace, c.name)
+	}
+	var ev envelope
+	if err := json.Unmarshal(body, &ev); err != nil {
+		return providers.Notification{}, malformed("decode body: %v", err)
+	}
+	if ev.ID == "" || ev.EventType == "" {
+		return providers.Notification{}, malformed("event has no id or event_type")
+	}
+	if ev.Resource.Algorithm != algorithmAESGCM {
+		return providers.Notification{}, malformed("event %s: resource algorithm %q is not %s", truncate(ev.ID), truncate(ev.Resource.Algorithm), algorithmAESGCM)
+	}
+	plain, err := decryptResource(c.aead, ev.Resource.Nonce, ev.Resource.AssociatedData, ev.Resource.Ciphertext)
+	if err != nil {
+		return providers.Notification{}, signatureError("event %s: %v with the apiV3Key of PaymentProvider %s/%s", truncate(ev.ID), err, c.namespace, c.name)
+	}
+	n := providers.Notification{ID: ev.ID, Type: ev.EventType}
+	if ev.Resource.OriginalType != "transaction" {
+		// Verified, but not a payment (refunds, pay score...): acknowledged and ignored.
+		return n, nil
+	}
+	var tx transaction
+	if err := json.Unmarshal(plain, &tx); err != nil {
+		return providers.Notification{}, malformed("event %s: decode transaction: %v", truncate(ev.ID), err)
+	}
+	n.OutTradeNo, n.AppID, n.MerchantID = tx.OutTradeNo, tx.AppID, tx.MchID
+	status, known := notifyState[tx.TradeState]
+	if !known {
+		return n, nil
+	}
+	switch {
+	case tx.OutTradeNo == "":
+		return providers.Notification{}, malformed("event %s (%s) has no out_trade_no", truncate(ev.ID), tx.TradeState)
+	case tx.Amount.Total <= 0 || !money.ValidCurrency(tx.Amount.Currency):
+		return providers.Notification{}, malformed("event %s for %s has amount %d %q", truncate(ev.ID), tx.OutTradeNo, tx.Amount.Total, truncate(tx.Amount.Currency))
+	case status == providers.StatusSucceeded && tx.TransactionID == "":
+		return providers.Notification{}, malformed("event %s for %s is SUCCESS without transaction_id", truncate(ev.ID), tx.OutTradeNo)
+	}
+	// The payment id this client hands out is the out_trade_no (transaction_id does not exist
+	// when the payment is created), and the callback server compares it with
+	// status.providerPaymentID.
+	n.ProviderPaymentID = tx.OutTradeNo
+	n.Status, n.AmountMinor, n.Currency = status, tx.Amount.Total, tx.Amount.Currency
+	at := tx.SuccessTime
+	if at == "" {
+		at = ev.CreateTime
+	}
+	if at != "" {
+		t, err := time.Parse(time.RFC3339, at)
+		if err != nil {
+			return providers.Notification{}, malformed("event %s has time %q, want RFC 3339", truncate(ev.ID), truncate(at))
+		}
+		n.OccurredAt = t
+	}
+	return n, nil
+}
+
+// Ack implements providers.Provider: 204 with no body on success, which stops WeChat Pay's
+// retries; otherwise 400 (never verifies or parses) or 500 with {"code":"FAIL","message":...},
+// a fixed message that never carries the error's text.
+func (c *Client) Ack(w http.ResponseWriter, err error) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if err == nil {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	status, msg := http.StatusInternalServerError, "notification not processed, please retry"
+	switch {
+	case errors.Is(err, providers.ErrSignature):
+		status, msg = http.StatusBadRequest, "signature verification failed"
+	case errors.Is(err, providers.ErrMalformed):
+		status, msg = http.StatusBadRequest, "malformed notification"
+	}
+	h.Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	b, _ := json.Marshal(map[string]string{"code": "FAIL", "message": msg})
+	_, _ = w.Write(b)
+}
