@@ -13,8 +13,8 @@ import (
 // even when it replays a backlog, stays far below this; a flood from one address is cut off
 // before it costs a signature check or an API call.
 const (
-	DefaultRateLimit = 100 // requests per second per source address
-	DefaultRateBurst = 200
+	DefaultRateLimit = 500 // requests per second per source address
+	DefaultRateBurst = 1000
 	// limiterIdle is how long an address's bucket is kept after its last request.
 	limiterIdle = 10 * time.Minute
 )

@@ -14,6 +14,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/kubepay/kubepay/internal/manager"
+	"github.com/kubepay/kubepay/webhook"
 )
 
 func main() {
@@ -27,8 +28,8 @@ func main() {
 	flag.StringVar(&opts.LeaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader-election Lease (default: the pod's namespace).")
 	flag.StringVar(&opts.NotifyBindAddress, "notify-bind-address", ":8082", "Address the notification callback server binds to.")
 	flag.StringVar(&opts.NotifyCertDir, "notify-cert-dir", "", "Directory with tls.crt and tls.key; when set the callback server serves HTTPS.")
-	flag.Float64Var(&opts.NotifyRateLimit, "notify-rate-limit", 100, "Callback requests per second allowed per source address; over it the answer is 429.")
-	flag.IntVar(&opts.NotifyRateBurst, "notify-rate-burst", 200, "Burst of callback requests allowed per source address.")
+	flag.Float64Var(&opts.NotifyRateLimit, "notify-rate-limit", webhook.DefaultRateLimit, "Callback requests per second allowed per source address; over it the answer is 429.")
+	flag.IntVar(&opts.NotifyRateBurst, "notify-rate-burst", webhook.DefaultRateBurst, "Burst of callback requests allowed per source address.")
 	flag.BoolVar(&enableHTTP2, "enable-http2", false, "Enable HTTP/2 on the metrics server (off by default: CVE-2023-44487 rapid reset).")
 	flag.IntVar(&opts.MaxConcurrentReconciles, "max-concurrent-reconciles", 8, "PaymentOrders reconciled in parallel.")
 	flag.Float64Var(&opts.KubeQPS, "kube-api-qps", 200, "Client-side QPS limit towards the API server.")
