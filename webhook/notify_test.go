@@ -21,6 +21,7 @@ import (
 	"github.com/kubepay/kubepay/internal/testenv"
 	"github.com/kubepay/kubepay/internal/testfixture"
 	"github.com/kubepay/kubepay/providers/sandbox/gateway"
+	"github.com/kubepay/kubepay/providers/sandbox/gatewaytest"
 	"github.com/kubepay/kubepay/webhook"
 )
 
@@ -70,8 +71,12 @@ func TestFullFlowPaidThroughCheckout(t *testing.T) {
 	if o.Status.PaidAt == nil || o.Status.PaidAmount != "25.00" || o.Status.LastNotification == nil || o.Status.LastNotification.ID != last.NotificationID || o.Status.LastNotification.Type != "payment.succeeded" {
 		t.Errorf("paid status incomplete: paidAt=%v paidAmount=%q lastNotification=%+v", o.Status.PaidAt, o.Status.PaidAmount, o.Status.LastNotification)
 	}
-	d := f.GW.Stats().DeliveriesFor(o.Status.OutTradeNo)
-	if len(d) != 1 || d[0].AckedOn() != 1 {
+	// The order can be Paid before the gateway has recorded the answer it got: wait for that.
+	stats := gatewaytest.WaitStats(t, f.GW, 10*time.Second, func(s gateway.Stats) bool {
+		d := s.DeliveriesFor(o.Status.OutTradeNo)
+		return len(d) == 1 && d[0].Acked
+	})
+	if d := stats.DeliveriesFor(o.Status.OutTradeNo); d[0].AckedOn() != 1 {
 		t.Errorf("deliveries %+v: want one, acknowledged on the first attempt", d)
 	}
 	if n := len(events(t, f.NS, "coffee", v1.ReasonPaid)); n != 1 {
@@ -256,8 +261,12 @@ func TestWriteFaultsRetriedUntilApplied(t *testing.T) {
 			if left := faults.Pending(key); left != 0 {
 				t.Errorf("%d injected faults never fired", left)
 			}
-			d := f.GW.Stats().DeliveriesFor(o.Status.OutTradeNo)
-			if len(d) != 1 || d[0].AckedOn() < tt.first {
+			stats := gatewaytest.WaitStats(t, f.GW, 10*time.Second, func(s gateway.Stats) bool {
+				d := s.DeliveriesFor(o.Status.OutTradeNo)
+				return len(d) == 1 && d[0].Acked
+			})
+			d := stats.DeliveriesFor(o.Status.OutTradeNo)
+			if d[0].AckedOn() < tt.first {
 				t.Errorf("deliveries %+v: want one, acknowledged on attempt %d or later", d, tt.first)
 			}
 			for _, a := range d[0].Attempts[:tt.first-1] {
