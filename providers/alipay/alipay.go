@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/kubepay/kubepay/providers"
+	"github.com/kubepay/kubepay/providers/internal/rsakeys"
 )
 
 // Type is the PaymentProvider spec.type served by this package.
@@ -80,17 +81,17 @@ func New(cfg providers.Config) (providers.Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	appKey, err := parsePrivateKey(rawKey)
+	appKey, err := rsakeys.ParsePrivate(rawKey)
 	if err != nil {
-		return nil, fmt.Errorf("%w: PaymentProvider %s/%s: credentials Secret key %q: %v", providers.ErrCredentials, cfg.Namespace, cfg.Name, SecretAppPrivateKey, err)
+		return nil, cfg.InvalidSecret(SecretAppPrivateKey, err)
 	}
 	rawPub, err := cfg.SecretValue(SecretAlipayPublicKey)
 	if err != nil {
 		return nil, err
 	}
-	alipayKey, err := parsePublicKey(rawPub)
+	alipayKey, err := rsakeys.ParsePublic(rawPub)
 	if err != nil {
-		return nil, fmt.Errorf("%w: PaymentProvider %s/%s: credentials Secret key %q: %v", providers.ErrCredentials, cfg.Namespace, cfg.Name, SecretAlipayPublicKey, err)
+		return nil, cfg.InvalidSecret(SecretAlipayPublicKey, err)
 	}
 	return &Client{
 		namespace: cfg.Namespace, name: cfg.Name,
@@ -118,7 +119,7 @@ func (c *Client) commonParams(method string) map[string]string {
 
 // signed adds the RSA2 sign to params and returns them as url.Values.
 func (c *Client) signed(params map[string]string) (url.Values, error) {
-	sign, err := signRSA2(c.appKey, signContent(params, ruleRequest))
+	sign, err := rsakeys.Sign(c.appKey, signContent(params, ruleRequest))
 	if err != nil {
 		return nil, fmt.Errorf("signing with the appPrivateKey of PaymentProvider %s/%s: %w", c.namespace, c.name, err)
 	}

@@ -14,27 +14,27 @@ import (
 
 	"github.com/kubepay/kubepay/providers"
 	"github.com/kubepay/kubepay/providers/alipay"
-	"github.com/kubepay/kubepay/providers/alipay/internal/fakegateway"
+	"github.com/kubepay/kubepay/providers/internal/fakekeys"
 )
 
 // TestNewAcceptsKeyEncodings: merchants paste keys in every form Alipay's tools produce.
 func TestNewAcceptsKeyEncodings(t *testing.T) {
 	t.Parallel()
-	app := fakegateway.Key("app")
+	app := fakekeys.Key("app")
 	pkcs8, _ := x509.MarshalPKCS8PrivateKey(app)
 	pkcs1 := x509.MarshalPKCS1PrivateKey(app)
-	pub, _ := x509.MarshalPKIXPublicKey(&fakegateway.Key("alipay").PublicKey)
+	pub, _ := x509.MarshalPKIXPublicKey(&fakekeys.Key("alipay").PublicKey)
 	b64 := base64.StdEncoding.EncodeToString
 	tests := []struct {
 		name, why       string
 		private, public []byte
 	}{
-		{"PKCS#8 PEM and PKIX PEM", "the usual PEM files", fakegateway.PrivatePEM(app), fakegateway.PublicPEM(&fakegateway.Key("alipay").PublicKey)},
-		{"PKCS#1 PEM", "OpenSSL's traditional RSA key file", pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: pkcs1}), fakegateway.PublicPEM(&fakegateway.Key("alipay").PublicKey)},
+		{"PKCS#8 PEM and PKIX PEM", "the usual PEM files", fakekeys.PrivatePEM(app), fakekeys.PublicPEM(&fakekeys.Key("alipay").PublicKey)},
+		{"PKCS#1 PEM", "OpenSSL's traditional RSA key file", pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: pkcs1}), fakekeys.PublicPEM(&fakekeys.Key("alipay").PublicKey)},
 		{"bare base64 PKCS#8 and PKIX", "Alipay's key tool and console print one base64 line", []byte(b64(pkcs8)), []byte(b64(pub))},
 		{"bare base64 PKCS#1", "the tool's non-Java format", []byte(b64(pkcs1)), []byte(b64(pub))},
 		{"base64 wrapped with newlines", "keys copied from a console keep their line breaks", []byte(wrap(b64(pkcs8)) + "\n"), []byte(wrap(b64(pub)))},
-		{"PKCS#1 public key PEM", "an RSA PUBLIC KEY block is the same key", fakegateway.PrivatePEM(app), pem.EncodeToMemory(&pem.Block{Type: "RSA PUBLIC KEY", Bytes: x509.MarshalPKCS1PublicKey(&fakegateway.Key("alipay").PublicKey)})},
+		{"PKCS#1 public key PEM", "an RSA PUBLIC KEY block is the same key", fakekeys.PrivatePEM(app), pem.EncodeToMemory(&pem.Block{Type: "RSA PUBLIC KEY", Bytes: x509.MarshalPKCS1PublicKey(&fakekeys.Key("alipay").PublicKey)})},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -80,7 +80,7 @@ func TestNewRefusesBadCredentials(t *testing.T) {
 		{"garbage app key", "neither PEM nor base64", testAppID, "", alipay.SecretAppPrivateKey, with(alipay.SecretAppPrivateKey, []byte("not a key!")), true},
 		{"public key as app key", "a PUBLIC KEY block cannot sign", testAppID, "", alipay.SecretAppPrivateKey, with(alipay.SecretAppPrivateKey, good[alipay.SecretAlipayPublicKey]), true},
 		{"EC app key", "RSA2 needs an RSA key", testAppID, "", alipay.SecretAppPrivateKey, with(alipay.SecretAppPrivateKey, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: ecDER})), true},
-		{"1024-bit app key", "weaker than RSA2's 2048 bits", testAppID, "", alipay.SecretAppPrivateKey, with(alipay.SecretAppPrivateKey, fakegateway.PrivatePEM(small)), true},
+		{"1024-bit app key", "weaker than RSA2's 2048 bits", testAppID, "", alipay.SecretAppPrivateKey, with(alipay.SecretAppPrivateKey, fakekeys.PrivatePEM(small)), true},
 		{"private key as alipay key", "the wrong half", testAppID, "", alipay.SecretAlipayPublicKey, with(alipay.SecretAlipayPublicKey, good[alipay.SecretAppPrivateKey]), true},
 		{"no app id", "app_id is in every signed request", "", "", "spec.appID", good, false},
 		{"relative endpoint", "the gateway must be an absolute URL", testAppID, "gateway.do", "spec.endpoint", good, false},

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/kubepay/kubepay/providers"
+	"github.com/kubepay/kubepay/providers/internal/rsakeys"
 )
 
 // maxResponseBytes bounds what is read of a gateway answer.
@@ -93,7 +94,7 @@ func (c *Client) readAnswer(method string, body []byte) (answer, error) {
 	}
 	a.raw = obj
 	if sign != "" {
-		if err := verifyRSA2(c.alipayKey, obj, sign); err != nil {
+		if err := rsakeys.Verify(c.alipayKey, obj, sign); err != nil {
 			return answer{}, fmt.Errorf("response %s: %v with the alipayPublicKey of PaymentProvider %s/%s", key, err, c.namespace, c.name)
 		}
 		a.signed = true

@@ -12,6 +12,7 @@ import (
 	"github.com/kubepay/kubepay/providers"
 	"github.com/kubepay/kubepay/providers/alipay"
 	"github.com/kubepay/kubepay/providers/alipay/internal/fakegateway"
+	"github.com/kubepay/kubepay/providers/internal/fakekeys"
 )
 
 // BenchmarkParseNotification measures what the callback server pays per Alipay notification:
@@ -78,8 +79,8 @@ func FuzzParseNotification(f *testing.F) {
 	f.Add([]byte("sign=&sign_type=RSA2"))
 	f.Add([]byte("a=1&a=2&sign=AAAA"))
 	s := map[string][]byte{
-		alipay.SecretAppPrivateKey:   fakegateway.PrivatePEM(fakegateway.Key("app")),
-		alipay.SecretAlipayPublicKey: fakegateway.PublicPEM(&key.PublicKey),
+		alipay.SecretAppPrivateKey:   fakekeys.PrivatePEM(fakekeys.Key("app")),
+		alipay.SecretAlipayPublicKey: fakekeys.PublicPEM(&key.PublicKey),
 	}
 	p, err := providers.New(alipay.Type, providers.Config{Namespace: "shop", Name: "alipay", AppID: testAppID, Secret: s})
 	if err != nil {
@@ -91,7 +92,7 @@ func FuzzParseNotification(f *testing.F) {
 			return
 		}
 		v, perr := url.ParseQuery(string(body))
-		if perr != nil || !fakegateway.Verify(&key.PublicKey, fakegateway.Content(v, true), v.Get("sign")) {
+		if perr != nil || !fakekeys.Verify(&key.PublicKey, []byte(fakegateway.Content(v, true)), v.Get("sign")) {
 			t.Fatalf("accepted %q without a valid signature", body)
 		}
 		if n.ID == "" || n.ID != v.Get("notify_id") {

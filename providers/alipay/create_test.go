@@ -12,6 +12,7 @@ import (
 
 	"github.com/kubepay/kubepay/providers"
 	"github.com/kubepay/kubepay/providers/alipay/internal/fakegateway"
+	"github.com/kubepay/kubepay/providers/internal/fakekeys"
 )
 
 // TestCreateBuildsSignedCheckoutURL: the page and WAP payment URLs carry the documented common
@@ -61,7 +62,7 @@ func TestCreateBuildsSignedCheckoutURL(t *testing.T) {
 					t.Errorf("biz_content %s = %q, want %q", k, biz[k], v)
 				}
 			}
-			if !fakegateway.Verify(&fakegateway.Key("app").PublicKey, fakegateway.Content(q, false), q.Get("sign")) {
+			if !fakekeys.Verify(&fakekeys.Key("app").PublicKey, []byte(fakegateway.Content(q, false)), q.Get("sign")) {
 				t.Error("sign does not verify over the parameters without sign")
 			}
 			resp, err := http.Get(p.PaymentURL)

@@ -7,6 +7,7 @@ import (
 	"github.com/kubepay/kubepay/providers"
 	"github.com/kubepay/kubepay/providers/alipay"
 	"github.com/kubepay/kubepay/providers/alipay/internal/fakegateway"
+	"github.com/kubepay/kubepay/providers/internal/fakekeys"
 )
 
 const (
@@ -28,8 +29,8 @@ func startGateway(t testing.TB) *fakegateway.Gateway {
 // secret is the credentials Secret of the test app: the app key and the gateway's public key.
 func secret() map[string][]byte {
 	return map[string][]byte{
-		alipay.SecretAppPrivateKey:   fakegateway.PrivatePEM(fakegateway.Key("app")),
-		alipay.SecretAlipayPublicKey: fakegateway.PublicPEM(&fakegateway.Key("alipay").PublicKey),
+		alipay.SecretAppPrivateKey:   fakekeys.PrivatePEM(fakekeys.Key("app")),
+		alipay.SecretAlipayPublicKey: fakekeys.PublicPEM(&fakekeys.Key("alipay").PublicKey),
 	}
 }
 

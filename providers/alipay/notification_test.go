@@ -12,6 +12,7 @@ import (
 
 	"github.com/kubepay/kubepay/providers"
 	"github.com/kubepay/kubepay/providers/alipay/internal/fakegateway"
+	"github.com/kubepay/kubepay/providers/internal/fakekeys"
 )
 
 // paidGateway is a gateway holding one paid trade "otn-paid" of 10.50, paid at fixedNow.
@@ -58,7 +59,7 @@ func TestParseNotification(t *testing.T) {
 		{"tampered amount", "total_amount changed after signing", form(t, g, nil, func(v url.Values) { v.Set("total_amount", "0.01") }), providers.ErrSignature, ""},
 		{"tampered out_trade_no", "pointing a paid notification at another order", form(t, g, nil, func(v url.Values) { v.Set("out_trade_no", "otn-other") }), providers.ErrSignature, ""},
 		{"added param", "an extra non-empty parameter is part of the signed string", form(t, g, nil, func(v url.Values) { v.Set("gmt_refund", "2026-03-14 23:10:00") }), providers.ErrSignature, ""},
-		{"wrong key", "signed by a key that is not Alipay's", form(t, g, nil, func(v url.Values) { fakegateway.SignNotification(v, fakegateway.Key("other")) }), providers.ErrSignature, ""},
+		{"wrong key", "signed by a key that is not Alipay's", form(t, g, nil, func(v url.Values) { fakegateway.SignNotification(v, fakekeys.Key("other")) }), providers.ErrSignature, ""},
 		{"+ in sign lost", "a sign sent with raw + decodes to spaces and cannot verify", rawPlus(t, g), providers.ErrSignature, ""},
 		{"sign_type RSA", "SHA-1 RSA signatures are not accepted", form(t, g, nil, func(v url.Values) { v.Set("sign_type", "RSA") }), providers.ErrSignature, ""},
 		{"no sign", "an unsigned form", form(t, g, nil, func(v url.Values) { v.Del("sign") }), providers.ErrSignature, ""},

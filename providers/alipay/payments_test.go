@@ -10,6 +10,7 @@ import (
 	"github.com/kubepay/kubepay/providers"
 	"github.com/kubepay/kubepay/providers/alipay"
 	"github.com/kubepay/kubepay/providers/alipay/internal/fakegateway"
+	"github.com/kubepay/kubepay/providers/internal/fakekeys"
 )
 
 // openTrade puts an unpaid trade of 10.50 in the gateway.
@@ -170,7 +171,7 @@ func TestRequestsTheGatewayRefuses(t *testing.T) {
 	g := startGateway(t)
 	openTrade(g, "otn-1")
 	s := secret()
-	s[alipay.SecretAppPrivateKey] = fakegateway.PrivatePEM(fakegateway.Key("other"))
+	s[alipay.SecretAppPrivateKey] = fakekeys.PrivatePEM(fakekeys.Key("other"))
 	c, err := providers.New(alipay.Type, providers.Config{Namespace: "shop", Name: "alipay", Endpoint: g.URL, AppID: testAppID, Secret: s})
 	if err != nil {
 		t.Fatal(err)

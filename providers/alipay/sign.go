@@ -1,16 +1,14 @@
 package alipay
 
 import (
-	"crypto"
-	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/kubepay/kubepay/providers/internal/rsakeys"
 )
 
 // Alipay signs and verifies "RSA2": SHA256withRSA (PKCS#1 v1.5) over the parameters sorted by
@@ -49,30 +47,6 @@ func signContent(params map[string]string, rule signRule) []byte {
 	return []byte(b.String())
 }
 
-// signRSA2 signs content with the merchant key and returns standard base64.
-func signRSA2(key *rsa.PrivateKey, content []byte) (string, error) {
-	digest := sha256.Sum256(content)
-	sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, digest[:])
-	if err != nil {
-		return "", err
-	}
-	return base64.StdEncoding.EncodeToString(sig), nil
-}
-
-// verifyRSA2 checks a standard-base64 RSA2 signature over content. A sign whose "+" was decoded to
-// a space by a careless form encoder is not base64 any more and fails here, as it must.
-func verifyRSA2(pub *rsa.PublicKey, content []byte, sign string) error {
-	sig, err := base64.StdEncoding.Strict().DecodeString(sign)
-	if err != nil {
-		return errors.New("sign is not standard base64")
-	}
-	digest := sha256.Sum256(content)
-	if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest[:], sig); err != nil {
-		return errors.New("sign does not verify")
-	}
-	return nil
-}
-
 // singleValued turns decoded form values into a map, refusing repeated keys: with two values
 // for one key the signed content would be ambiguous.
 func singleValued(values url.Values) (map[string]string, error) {
@@ -96,7 +70,7 @@ func verifyParams(pub *rsa.PublicKey, params map[string]string, rule signRule) e
 	if st, ok := params["sign_type"]; ok && st != "RSA2" {
 		return fmt.Errorf("sign_type %q is not RSA2", truncate(st))
 	}
-	return verifyRSA2(pub, signContent(params, rule), sign)
+	return rsakeys.Verify(pub, signContent(params, rule), sign)
 }
 
 // truncate shortens attacker-controlled text before it goes into an error.

@@ -5,39 +5,20 @@ import (
 	"crypto/rsa"
 	"errors"
 	"net/url"
-	"os"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kubepay/kubepay/providers"
-	"github.com/kubepay/kubepay/providers/alipay/internal/fakegateway"
+	"github.com/kubepay/kubepay/providers/internal/fakekeys"
+	"github.com/kubepay/kubepay/providers/internal/rsakeys"
+	"github.com/kubepay/kubepay/providers/internal/testvectors"
 )
 
-// vectorsDir is shared/vectors beside the repository checkout: the genuine Alipay-signed vectors
-// are read from there byte for byte, never copied into the repository. Their absence is a
-// failure, not a skip: these are the only proof that the implementation matches Alipay's.
-func vectorsDir(t testing.TB) string {
-	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	repoRoot := filepath.Join(filepath.Dir(file), "..", "..")
-	dir := filepath.Join(repoRoot, "..", "shared", "vectors", "alipay")
-	if _, err := os.Stat(filepath.Join(dir, "SOURCE.md")); err != nil {
-		t.Fatalf("genuine Alipay vectors not found at %s (shared/ must be checked out beside the repository): %v", dir, err)
-	}
-	return dir
-}
-
-func readVector(t testing.TB, parts ...string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(append([]string{vectorsDir(t)}, parts...)...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+// vectors are the genuine Alipay-signed vectors, read from shared/vectors beside the checkout;
+// their absence fails the tests, since they are the only proof that this implementation
+// matches Alipay's.
+var vectors = testvectors.Vectors{Provider: "alipay", Display: "Alipay"}
 
 // vectorClient is a production client (built by New) trusting the vector's Alipay public key,
 // given as the bare base64 the SDK test uses or as PEM.
@@ -46,7 +27,7 @@ func vectorClient(t testing.TB, publicKey []byte, appID string) *Client {
 	p, err := New(providers.Config{
 		Namespace: "shop", Name: "alipay", AppID: appID,
 		Secret: map[string][]byte{
-			SecretAppPrivateKey:   fakegateway.PrivatePEM(fakegateway.Key("app")),
+			SecretAppPrivateKey:   fakekeys.PrivatePEM(fakekeys.Key("app")),
 			SecretAlipayPublicKey: publicKey,
 		},
 	})
@@ -73,8 +54,8 @@ func formParams(t testing.TB, body []byte) map[string]string {
 // ParseNotification, the production path, and maps to a paid notification.
 func TestGenuineTradeSuccessVector(t *testing.T) {
 	t.Parallel()
-	c := vectorClient(t, readVector(t, "public_key.b64.txt"), "2019073166072302")
-	body := readVector(t, "body.form.txt")
+	c := vectorClient(t, vectors.Read(t, "public_key.b64.txt"), "2019073166072302")
+	body := vectors.Read(t, "body.form.txt")
 	n, err := c.ParseNotification(context.Background(), nil, body)
 	if err != nil {
 		t.Fatalf("genuine notification refused: %v", err)
@@ -94,7 +75,7 @@ func TestGenuineTradeSuccessVector(t *testing.T) {
 		t.Errorf("notification =\n%+v\nwant\n%+v", n, want)
 	}
 	// The signed content this package builds is byte for byte the one the vector documents.
-	if got, want := string(signContent(formParams(t, body), ruleNotify)), string(readVector(t, "sign_content.txt")); got != want {
+	if got, want := string(signContent(formParams(t, body), ruleNotify)), string(vectors.Read(t, "sign_content.txt")); got != want {
 		t.Errorf("sign content differs from sign_content.txt:\n got %s\nwant %s", got, want)
 	}
 }
@@ -103,8 +84,8 @@ func TestGenuineTradeSuccessVector(t *testing.T) {
 // SOURCE.md says.
 func TestGenuineVectorsVerifyOrFail(t *testing.T) {
 	t.Parallel()
-	mainBody := string(readVector(t, "body.form.txt"))
-	supplement := string(readVector(t, "supplement_sandbox_raw_form_thirdparty", "body.form.txt"))
+	mainBody := string(vectors.Read(t, "body.form.txt"))
+	supplement := string(vectors.Read(t, "supplement_sandbox_raw_form_thirdparty", "body.form.txt"))
 	tests := []struct {
 		name, why string
 		key       []byte
@@ -112,21 +93,21 @@ func TestGenuineVectorsVerifyOrFail(t *testing.T) {
 		ok        bool
 	}{
 		{"main vector, PEM key", "the same key as PEM must work as the bare base64 does",
-			readVector(t, "public_key.pem"), mainBody, true},
+			vectors.Read(t, "public_key.pem"), mainBody, true},
 		{"negative_verify_fail", "the SDK's own failing case must fail",
-			readVector(t, "public_key.b64.txt"), string(readVector(t, "negative_verify_fail", "body.form.txt")), false},
+			vectors.Read(t, "public_key.b64.txt"), string(vectors.Read(t, "negative_verify_fail", "body.form.txt")), false},
 		{"main vector, amount changed", "a tampered total_amount must break the signature",
-			readVector(t, "public_key.b64.txt"), strings.Replace(mainBody, "total_amount=0.10", "total_amount=1000.10", 1), false},
+			vectors.Read(t, "public_key.b64.txt"), strings.Replace(mainBody, "total_amount=0.10", "total_amount=1000.10", 1), false},
 		{"main vector, + in sign lost to form decoding", "a sign whose %2B arrived as a raw + decodes to a space and must fail",
-			readVector(t, "public_key.b64.txt"), signPlusRaw(t, mainBody), false},
+			vectors.Read(t, "public_key.b64.txt"), signPlusRaw(t, mainBody), false},
 		{"main vector, parameters reordered", "the signed string is sorted, so the body's order must not matter",
-			readVector(t, "public_key.b64.txt"), reversePairs(mainBody), true},
+			vectors.Read(t, "public_key.b64.txt"), reversePairs(mainBody), true},
 		{"main vector, wrong key", "another Alipay key must not verify it",
-			readVector(t, "v2_keep_sign_type", "public_key.pem"), mainBody, false},
+			vectors.Read(t, "v2_keep_sign_type", "public_key.pem"), mainBody, false},
 		{"supplement raw form with + and %-escapes", "a raw body with + for spaces verifies after form decoding",
-			readVector(t, "supplement_sandbox_raw_form_thirdparty", "public_key.pem"), supplement, true},
+			vectors.Read(t, "supplement_sandbox_raw_form_thirdparty", "public_key.pem"), supplement, true},
 		{"supplement with total_amount 9.99", "SOURCE.md: changing total_amount must fail",
-			readVector(t, "supplement_sandbox_raw_form_thirdparty", "public_key.pem"), strings.Replace(supplement, "total_amount=0.01", "total_amount=9.99", 1), false},
+			vectors.Read(t, "supplement_sandbox_raw_form_thirdparty", "public_key.pem"), strings.Replace(supplement, "total_amount=0.01", "total_amount=9.99", 1), false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -146,8 +127,8 @@ func TestGenuineVectorsVerifyOrFail(t *testing.T) {
 // sign keeps "+" through %2B.
 func TestSupplementVectorFields(t *testing.T) {
 	t.Parallel()
-	body := readVector(t, "supplement_sandbox_raw_form_thirdparty", "body.form.txt")
-	c := vectorClient(t, readVector(t, "supplement_sandbox_raw_form_thirdparty", "public_key.pem"), "9021000168607391")
+	body := vectors.Read(t, "supplement_sandbox_raw_form_thirdparty", "body.form.txt")
+	c := vectorClient(t, vectors.Read(t, "supplement_sandbox_raw_form_thirdparty", "public_key.pem"), "9021000168607391")
 	n, err := c.ParseNotification(context.Background(), nil, body)
 	if err != nil {
 		t.Fatal(err)
@@ -155,7 +136,7 @@ func TestSupplementVectorFields(t *testing.T) {
 	if n.AmountMinor != 1 || n.OutTradeNo != "TU-ALI-JVKvLkXp-1789124390" || n.Status != providers.StatusSucceeded {
 		t.Errorf("notification = %+v", n)
 	}
-	if got, want := string(signContent(formParams(t, body), ruleNotify)), string(readVector(t, "supplement_sandbox_raw_form_thirdparty", "sign_content.txt")); got != want {
+	if got, want := string(signContent(formParams(t, body), ruleNotify)), string(vectors.Read(t, "supplement_sandbox_raw_form_thirdparty", "sign_content.txt")); got != want {
 		t.Errorf("sign content:\n got %s\nwant %s", got, want)
 	}
 }
@@ -164,13 +145,13 @@ func TestSupplementVectorFields(t *testing.T) {
 // servicemarket message, and each rule refuses the other's message.
 func TestKeepSignTypeRule(t *testing.T) {
 	t.Parallel()
-	v2 := formParams(t, readVector(t, "v2_keep_sign_type", "body.form.txt"))
-	v2Key, err := parsePublicKey(readVector(t, "v2_keep_sign_type", "public_key.pem"))
+	v2 := formParams(t, vectors.Read(t, "v2_keep_sign_type", "body.form.txt"))
+	v2Key, err := rsakeys.ParsePublic(vectors.Read(t, "v2_keep_sign_type", "public_key.pem"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	v1 := formParams(t, readVector(t, "body.form.txt"))
-	v1Key, err := parsePublicKey(readVector(t, "public_key.b64.txt"))
+	v1 := formParams(t, vectors.Read(t, "body.form.txt"))
+	v1Key, err := rsakeys.ParsePublic(vectors.Read(t, "public_key.b64.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +160,7 @@ func TestKeepSignTypeRule(t *testing.T) {
 		changed[k] = v
 	}
 	changed["service_code"] = "58621634111"
-	if got, want := string(signContent(v2, ruleRequest)), string(readVector(t, "v2_keep_sign_type", "sign_content.txt")); got != want {
+	if got, want := string(signContent(v2, ruleRequest)), string(vectors.Read(t, "v2_keep_sign_type", "sign_content.txt")); got != want {
 		t.Errorf("v2 sign content:\n got %s\nwant %s", got, want)
 	}
 	tests := []struct {

@@ -3,9 +3,7 @@ package sandbox
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"time"
 
@@ -78,19 +76,5 @@ func (c *Client) ParseNotification(_ context.Context, r *http.Request, body []by
 // here "fail" with 400 for notifications that will never verify or parse and 500 otherwise,
 // makes it retry. The error text is never sent.
 func (c *Client) Ack(w http.ResponseWriter, err error) {
-	h := w.Header()
-	h.Set("Content-Type", "text/plain; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	if err == nil {
-		w.WriteHeader(http.StatusOK)
-		_, _ = io.WriteString(w, "success")
-		return
-	}
-	status := http.StatusInternalServerError
-	if errors.Is(err, providers.ErrSignature) || errors.Is(err, providers.ErrMalformed) {
-		status = http.StatusBadRequest
-	}
-	w.WriteHeader(status)
-	_, _ = io.WriteString(w, "fail")
+	providers.Acknowledge(w, err, "text/plain; charset=utf-8", "success", "fail")
 }

@@ -9,8 +9,6 @@ package sandbox
 
 import (
 	"crypto/rsa"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -18,6 +16,7 @@ import (
 	"time"
 
 	"github.com/kubepay/kubepay/providers"
+	"github.com/kubepay/kubepay/providers/internal/rsakeys"
 )
 
 // Type is the PaymentProvider spec.type served by this package.
@@ -28,9 +27,6 @@ const (
 	SecretAPIKey    = "apiKey"
 	SecretPublicKey = "publicKey"
 )
-
-// minKeyBits is the smallest notification key accepted: weaker RSA keys are forgeable.
-const minKeyBits = 2048
 
 func init() {
 	providers.Register(Type, New)
@@ -72,9 +68,9 @@ func New(cfg providers.Config) (providers.Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	pub, err := parsePublicKey(rawPub)
+	pub, err := rsakeys.ParsePublicPEM(rawPub)
 	if err != nil {
-		return nil, fmt.Errorf("%w: PaymentProvider %s/%s: credentials Secret key %q: %v", providers.ErrCredentials, cfg.Namespace, cfg.Name, SecretPublicKey, err)
+		return nil, cfg.InvalidSecret(SecretPublicKey, err)
 	}
 	return &Client{
 		namespace: cfg.Namespace,
@@ -89,33 +85,3 @@ func New(cfg providers.Config) (providers.Provider, error) {
 
 // Type implements providers.Provider.
 func (c *Client) Type() string { return Type }
-
-// parsePublicKey reads an RSA public key from PEM; its errors describe the structure only, since
-// the caller puts them in conditions.
-func parsePublicKey(data []byte) (*rsa.PublicKey, error) {
-	block, _ := pem.Decode(data)
-	if block == nil {
-		return nil, fmt.Errorf("no PEM block found")
-	}
-	var key any
-	var err error
-	switch block.Type {
-	case "PUBLIC KEY":
-		key, err = x509.ParsePKIXPublicKey(block.Bytes)
-	case "RSA PUBLIC KEY":
-		key, err = x509.ParsePKCS1PublicKey(block.Bytes)
-	default:
-		return nil, fmt.Errorf("PEM block is %q, want \"PUBLIC KEY\"", block.Type)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("parse %s: %v", block.Type, err)
-	}
-	pub, ok := key.(*rsa.PublicKey)
-	if !ok {
-		return nil, fmt.Errorf("key is %T, want an RSA key", key)
-	}
-	if bits := pub.N.BitLen(); bits < minKeyBits {
-		return nil, fmt.Errorf("RSA key has %d bits, at least %d are required", bits, minKeyBits)
-	}
-	return pub, nil
-}

@@ -6,11 +6,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/kubepay/kubepay/providers"
+	"github.com/kubepay/kubepay/providers/internal/sigheader"
 )
 
 // SignatureHeader carries a webhook's signatures: "t=<unix seconds>,v1=<hex>[,v1=<hex>][,v0=...]".
@@ -27,72 +26,28 @@ const Tolerance = 300 * time.Second
 // "<t>.<raw body>", compared in constant time with every v1 signature; v0 and unknown schemes
 // are ignored.
 
-const (
-	// maxHeaderLen and maxSignatures bound the work an unauthenticated sender can cause; Stripe
-	// sends one v1 per active secret (two while one is rolled).
-	maxHeaderLen  = 4096
-	maxSignatures = 8
-	// maxTimestampDigits keeps t within int64.
-	maxTimestampDigits = 18
-)
-
-// signature is a parsed Stripe-Signature header.
-type signature struct {
-	// ts is t as sent: the signed bytes start with it.
-	ts string
-	t  int64
-	v1 [][]byte
+// signatureRules are Stripe's acceptance rules for the header. Elements that are not key=value,
+// a repeated or non-canonical t (leading zeros, signs: Stripe never sends them, and a canonical
+// t signs the same bytes as Stripe's libraries compute), or no usable v1 at all are refused; v1
+// values that are not 32 bytes of hex can never match and are skipped.
+var signatureRules = sigheader.Rules{
+	Name: SignatureHeader,
+	// MaxLen and MaxV1 bound the work an unauthenticated sender can cause; Stripe sends one v1
+	// per active secret (two while one is rolled).
+	MaxLen:      4096,
+	MaxV1:       8,
+	EmptyValues: true,
+	CanonicalT:  true,
+	V1: func(v string) ([]byte, bool) {
+		sig, err := hex.DecodeString(v)
+		return sig, err == nil && len(sig) == sha256.Size
+	},
+	SkipBadV1: true,
+	V1Form:    "32 bytes of hex",
 }
 
 func signatureError(format string, a ...any) error {
 	return fmt.Errorf("%w: Stripe webhook: %s", providers.ErrSignature, fmt.Sprintf(format, a...))
-}
-
-// parseSignature parses the header. Elements that are not key=value, a repeated or non-canonical
-// t (leading zeros, signs: Stripe never sends them, and a canonical t signs the same bytes as
-// Stripe's libraries compute), or no v1 at all are refused; v1 values that are not 32 bytes of
-// hex can never match and are skipped.
-func parseSignature(h string) (signature, error) {
-	var s signature
-	if h == "" {
-		return s, signatureError("missing %s header", SignatureHeader)
-	}
-	if len(h) > maxHeaderLen {
-		return s, signatureError("%s header is longer than %d bytes", SignatureHeader, maxHeaderLen)
-	}
-	haveT, v1Seen := false, 0
-	for part := range strings.SplitSeq(h, ",") {
-		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
-		if !ok || k == "" {
-			return s, signatureError("%s header element %q is not key=value", SignatureHeader, truncate(part, 32))
-		}
-		switch k {
-		case "t":
-			if haveT {
-				return s, signatureError("%s header has more than one t", SignatureHeader)
-			}
-			haveT = true
-			t, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || len(v) > maxTimestampDigits || t < 0 || strconv.FormatInt(t, 10) != v {
-				return s, signatureError("%s header t %q is not a unix time in seconds", SignatureHeader, truncate(v, 32))
-			}
-			s.ts, s.t = v, t
-		case "v1":
-			if v1Seen++; v1Seen > maxSignatures {
-				return s, signatureError("%s header has more than %d v1 signatures", SignatureHeader, maxSignatures)
-			}
-			if sig, err := hex.DecodeString(v); err == nil && len(sig) == sha256.Size {
-				s.v1 = append(s.v1, sig)
-			}
-		}
-	}
-	if !haveT {
-		return s, signatureError("%s header has no t", SignatureHeader)
-	}
-	if len(s.v1) == 0 {
-		return s, signatureError("%s header has no v1 signature (32 bytes of hex)", SignatureHeader)
-	}
-	return s, nil
 }
 
 // verify checks the request's signature over the raw body: header syntax, the timestamp window,
@@ -102,22 +57,22 @@ func (c *Client) verify(r *http.Request, body []byte) error {
 	if r != nil {
 		h = r.Header.Get(SignatureHeader)
 	}
-	s, err := parseSignature(h)
+	s, err := signatureRules.Parse(h)
 	if err != nil {
-		return err
+		return signatureError("%v", err)
 	}
 	now := c.now().Unix()
 	window := int64(Tolerance / time.Second)
-	if skew := now - s.t; skew > window || skew < -window {
-		return signatureError("signed at %d, %ds away from now (%d), beyond the %v tolerance", s.t, skew, now, Tolerance)
+	if skew := now - s.T; skew > window || skew < -window {
+		return signatureError("signed at %d, %ds away from now (%d), beyond the %v tolerance", s.T, skew, now, Tolerance)
 	}
 	for _, secret := range c.webhookSecrets {
 		mac := hmac.New(sha256.New, secret)
-		mac.Write([]byte(s.ts))
+		mac.Write([]byte(s.TS))
 		mac.Write([]byte{'.'})
 		mac.Write(body)
 		expected := mac.Sum(nil)
-		for _, sig := range s.v1 {
+		for _, sig := range s.V1 {
 			if hmac.Equal(expected, sig) {
 				return nil
 			}

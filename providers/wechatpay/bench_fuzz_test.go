@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kubepay/kubepay/providers"
+	"github.com/kubepay/kubepay/providers/internal/fakekeys"
 	"github.com/kubepay/kubepay/providers/wechatpay"
 	"github.com/kubepay/kubepay/providers/wechatpay/internal/fakegateway"
 )
@@ -91,7 +92,7 @@ func FuzzParseNotification(f *testing.F) {
 	f.Add("", "", "", "", []byte(""))
 	f.Add(fuzzKeyID, "99999999999999999999", "n", "AAAA", []byte("{}"))
 	s := fakegateway.Secret()
-	s[wechatpay.SecretPlatformPublicKey] = fakegateway.PublicPEM(&g.PlatformKey.PublicKey)
+	s[wechatpay.SecretPlatformPublicKey] = fakekeys.PublicPEM(&g.PlatformKey.PublicKey)
 	s[wechatpay.SecretPlatformPublicKeyID] = []byte(fuzzKeyID)
 	p, err := providers.New(wechatpay.Type, providers.Config{Namespace: "shop", Name: "wechatpay", AppID: testAppID, MerchantID: testMchID,
 		Secret: s, Now: func() time.Time { return fuzzTime }})
@@ -112,7 +113,7 @@ func FuzzParseNotification(f *testing.F) {
 		switch {
 		case serial != fuzzKeyID, err != nil, ts-fuzzTime.Unix() > 300, fuzzTime.Unix()-ts > 300,
 			strings.HasPrefix(signature, "WECHATPAY/SIGNTEST/"),
-			!fakegateway.VerifyMessage(pub, []byte(timestamp+"\n"+nonce+"\n"+string(body)+"\n"), signature):
+			!fakekeys.Verify(pub, []byte(timestamp+"\n"+nonce+"\n"+string(body)+"\n"), signature):
 			t.Fatalf("accepted serial %q timestamp %q nonce %q signature %q body %q without a valid signature", serial, timestamp, nonce, signature, body)
 		}
 	})

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kubepay/kubepay/providers/wechatpay/internal/fakegateway"
+	"github.com/kubepay/kubepay/providers/internal/fakekeys"
 )
 
 // platformCertSerial is the serial of the test platform certificate, as Wechatpay-Serial sends it.
@@ -23,7 +23,7 @@ func selfSignedPEM(t testing.TB) []byte {
 		SerialNumber: serial, Subject: pkix.Name{CommonName: "Tenpay.com Root CA test"},
 		NotBefore: fixedNow.Add(-24 * time.Hour), NotAfter: fixedNow.Add(365 * 24 * time.Hour),
 	}
-	key := fakegateway.Key("platform")
+	key := fakekeys.Key("platform")
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
 		t.Fatal(err)

@@ -2,88 +2,42 @@ package wechatpay_test
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/kubepay/kubepay/api/v1alpha1"
-	"github.com/kubepay/kubepay/internal/testenv"
-	"github.com/kubepay/kubepay/internal/testfixture"
+	"github.com/kubepay/kubepay/providers/internal/providertest"
 	"github.com/kubepay/kubepay/providers/wechatpay/internal/fakegateway"
 	"github.com/kubepay/kubepay/webhook"
 )
 
-const e2eTimeout = 30 * time.Second
-
 // e2e is one namespace on a real control plane with the kubepay manager and a fake WeChat Pay.
 type e2e struct {
-	t   *testing.T
-	env *testenv.Env
-	ns  string
-	gw  *fakegateway.Gateway
+	*providertest.E2E
+	gw *fakegateway.Gateway
 }
 
 // createProvider makes the labelled Secret and a wechatpay PaymentProvider on the fake API;
 // queryEvery is the fallback polling interval.
 func (e *e2e) createProvider(name, callbackBaseURL string, queryEvery time.Duration) {
-	e.t.Helper()
-	s := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: e.ns, Name: name + "-credentials", Labels: map[string]string{"kubepay.io/credentials": "true"}},
-		Data:       fakegateway.Secret(),
-	}
-	pp := &v1.PaymentProvider{
-		ObjectMeta: metav1.ObjectMeta{Namespace: e.ns, Name: name},
-		Spec: v1.PaymentProviderSpec{
-			Type: v1.ProviderWeChatPay, Endpoint: e.gw.URL, AppID: testAppID, MerchantID: testMchID,
-			CredentialsSecretRef: v1.LocalObjectReference{Name: s.Name}, CallbackBaseURL: callbackBaseURL,
-			Query: &v1.QuerySettings{InitialInterval: &metav1.Duration{Duration: queryEvery}, MaxInterval: &metav1.Duration{Duration: queryEvery}},
-		},
-	}
-	for _, o := range []client.Object{s, pp} {
-		if err := e.env.Client.Create(e.t.Context(), o); err != nil {
-			e.t.Fatal(err)
-		}
-	}
+	e.T.Helper()
+	e.CreateProvider(name, fakegateway.Secret(), v1.PaymentProviderSpec{
+		Type: v1.ProviderWeChatPay, Endpoint: e.gw.URL, AppID: testAppID, MerchantID: testMchID,
+		CallbackBaseURL: callbackBaseURL, Query: providertest.QueryEvery(queryEvery),
+	})
 }
 
 func (e *e2e) createOrder(name, provider, orderID string) {
-	e.t.Helper()
-	o := &v1.PaymentOrder{
-		ObjectMeta: metav1.ObjectMeta{Namespace: e.ns, Name: name},
-		Spec: v1.PaymentOrderSpec{
-			ProviderRef: v1.LocalObjectReference{Name: provider}, Amount: "10.50", Currency: "CNY",
-			Channel: "wechat_native", Subject: "green tea", OrderID: orderID,
-			ExpiresAfter: &metav1.Duration{Duration: 30 * time.Minute},
-		},
-	}
-	if err := e.env.Client.Create(e.t.Context(), o); err != nil {
-		e.t.Fatal(err)
-	}
-}
-
-func (e *e2e) get(name string) *v1.PaymentOrder {
-	e.t.Helper()
-	o := &v1.PaymentOrder{}
-	if err := e.env.Client.Get(e.t.Context(), client.ObjectKey{Namespace: e.ns, Name: name}, o); err != nil {
-		e.t.Fatal(err)
-	}
-	return o
-}
-
-func (e *e2e) waitPhase(name string, phase v1.Phase) *v1.PaymentOrder {
-	e.t.Helper()
-	var o *v1.PaymentOrder
-	testenv.Eventually(e.t, e2eTimeout, func() (bool, string) {
-		o = e.get(name)
-		return o.Status.Phase == phase, fmt.Sprintf("order %s is %q (conditions %+v), want %s", name, o.Status.Phase, o.Status.Conditions, phase)
+	e.T.Helper()
+	e.CreateOrder(name, v1.PaymentOrderSpec{
+		ProviderRef: v1.LocalObjectReference{Name: provider}, Amount: "10.50", Currency: "CNY",
+		Channel: "wechat_native", Subject: "green tea", OrderID: orderID,
+		ExpiresAfter: &metav1.Duration{Duration: 30 * time.Minute},
 	})
-	return o
 }
 
 // TestEndToEnd runs the manager on a real API server against the fake WeChat Pay: a
@@ -91,25 +45,20 @@ func (e *e2e) waitPhase(name string, phase v1.Phase) *v1.PaymentOrder {
 // amount, merchant or app, becomes Paid on the signed TRANSACTION.SUCCESS notification, and, on
 // a provider whose notifications never arrive, becomes Paid through the signed query fallback.
 func TestEndToEnd(t *testing.T) {
-	env := testenv.Start(t)
-	mgr, err := testfixture.StartManager(env, nil, nil)
-	if err != nil {
-		t.Fatalf("starting the kubepay manager: %v", err)
-	}
-	t.Cleanup(mgr.Stop)
+	e := &e2e{E2E: providertest.StartE2E(t)}
 	gw := fakegateway.New(testAppID, testMchID)
 	gw.Start(t)
-	e := &e2e{t: t, env: env, ns: env.Namespace(t), gw: gw}
+	e.gw = gw
 	// Queries are 10 minutes away on this provider: only notifications can move its orders.
-	e.createProvider("wechatpay", mgr.CallbackURL, 10*time.Minute)
+	e.createProvider("wechatpay", e.Manager.CallbackURL, 10*time.Minute)
 	e.createOrder("tea", "wechatpay", "kp-wechat-e2e-0001")
 
-	o := e.waitPhase("tea", v1.PhaseAwaitingPayment)
+	o := e.WaitPhase("tea", v1.PhaseAwaitingPayment)
 	gwOrder, ok := gw.Order("kp-wechat-e2e-0001")
 	if !ok || o.Status.PaymentURL != gwOrder.PayURL || o.Status.ProviderPaymentID != o.Status.OutTradeNo || gwOrder.Total != 1050 {
 		t.Fatalf("status %+v, gateway order %+v", o.Status, gwOrder)
 	}
-	wantNotify := mgr.CallbackURL + "/notify/" + e.ns + "/wechatpay"
+	wantNotify := e.Manager.CallbackURL + "/notify/" + e.NS + "/wechatpay"
 	if gwOrder.NotifyURL != wantNotify {
 		t.Fatalf("gateway got notify_url %q, want %q", gwOrder.NotifyURL, wantNotify)
 	}
@@ -140,7 +89,7 @@ func TestEndToEnd(t *testing.T) {
 		if status < 400 || json.Unmarshal([]byte(answer), &a) != nil || a.Code != "FAIL" {
 			t.Errorf("%s: %s: callback answered %d %q, want a FAIL answer", tc.name, tc.why, status, answer)
 		}
-		got := e.get("tea")
+		got := e.Get("tea")
 		if got.Status.Phase != v1.PhaseAwaitingPayment || got.Status.PaidAt != nil {
 			t.Fatalf("%s: order moved to %s", tc.name, got.Status.Phase)
 		}
@@ -160,7 +109,7 @@ func TestEndToEnd(t *testing.T) {
 	if status != http.StatusNoContent || answer != "" {
 		t.Fatalf("paid notification answered %d %q, want 204", status, answer)
 	}
-	o = e.waitPhase("tea", v1.PhasePaid)
+	o = e.WaitPhase("tea", v1.PhasePaid)
 	var ev struct{ ID string }
 	_ = json.Unmarshal(body, &ev)
 	last := o.Status.History[len(o.Status.History)-1]
@@ -176,18 +125,18 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil || status != http.StatusNoContent {
 		t.Fatalf("redelivery answered %d %v, want 204", status, err)
 	}
-	if got := e.get("tea"); got.ResourceVersion != rv {
+	if got := e.Get("tea"); got.ResourceVersion != rv {
 		t.Errorf("redelivery wrote the order (resourceVersion %s -> %s)", rv, got.ResourceVersion)
 	}
 
 	// Notifications for this provider go to a closed port; its orders are settled by signed queries.
 	e.createProvider("wechatpay-poll", "http://127.0.0.1:1", 500*time.Millisecond)
 	e.createOrder("coffee", "wechatpay-poll", "kp-wechat-e2e-0002")
-	o = e.waitPhase("coffee", v1.PhaseAwaitingPayment)
+	o = e.WaitPhase("coffee", v1.PhaseAwaitingPayment)
 	if _, err := gw.Pay(o.Status.OutTradeNo); err != nil {
 		t.Fatal(err)
 	}
-	o = e.waitPhase("coffee", v1.PhasePaid)
+	o = e.WaitPhase("coffee", v1.PhasePaid)
 	if last := o.Status.History[len(o.Status.History)-1]; last.Source != v1.SourceQuery {
 		t.Errorf("coffee became Paid by %s, want query", last.Source)
 	}

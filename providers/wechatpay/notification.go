@@ -112,22 +112,17 @@ func (c *Client) ParseNotification(_ context.Context, r *http.Request, body []by
 // retries; otherwise 400 (never verifies or parses) or 500 with {"code":"FAIL","message":...},
 // a fixed message that never carries the error's text.
 func (c *Client) Ack(w http.ResponseWriter, err error) {
-	h := w.Header()
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
 	if err == nil {
-		w.WriteHeader(http.StatusNoContent)
+		providers.WriteAnswer(w, http.StatusNoContent, "", "")
 		return
 	}
-	status, msg := http.StatusInternalServerError, "notification not processed, please retry"
+	msg := "notification not processed, please retry"
 	switch {
 	case errors.Is(err, providers.ErrSignature):
-		status, msg = http.StatusBadRequest, "signature verification failed"
+		msg = "signature verification failed"
 	case errors.Is(err, providers.ErrMalformed):
-		status, msg = http.StatusBadRequest, "malformed notification"
+		msg = "malformed notification"
 	}
-	h.Set("Content-Type", "application/json")
-	w.WriteHeader(status)
 	b, _ := json.Marshal(map[string]string{"code": "FAIL", "message": msg})
-	_, _ = w.Write(b)
+	providers.WriteAnswer(w, providers.FailureStatus(err), "application/json", string(b))
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kubepay/kubepay/providers"
+	"github.com/kubepay/kubepay/providers/internal/fakekeys"
 	"github.com/kubepay/kubepay/providers/wechatpay/internal/fakegateway"
 )
 
@@ -79,7 +80,7 @@ func TestParseNotification(t *testing.T) {
 			return []byte(strings.Replace(string(b), "TRANSACTION.SUCCESS", "TRANSACTION.SUCCESs", 1))
 		}), providers.ErrSignature, ""},
 		{"tampered nonce", "the nonce is signed", edited(func(h http.Header, b []byte) []byte { h.Set("Wechatpay-Nonce", "X"+h.Get("Wechatpay-Nonce")); return b }), providers.ErrSignature, ""},
-		{"wrong key", "signed by a key that is not WeChat Pay's", input{fakegateway.SignedHeaders(fakegateway.Key("other"), g.PlatformKeyID, fixedNow, valid.body), valid.body}, providers.ErrSignature, ""},
+		{"wrong key", "signed by a key that is not WeChat Pay's", input{fakegateway.SignedHeaders(fakekeys.Key("other"), g.PlatformKeyID, fixedNow, valid.body), valid.body}, providers.ErrSignature, ""},
 		{"unknown serial", "the serial selects the key; an unknown one has none", input{fakegateway.SignedHeaders(g.PlatformKey, "PUB_KEY_ID_0000000000000000000000000001", fixedNow, valid.body), valid.body}, providers.ErrSignature, ""},
 		{"stale timestamp", "validly signed 301 s ago: a possible replay", input{resigned(g, valid.body, fixedNow.Add(-301*time.Second)), valid.body}, providers.ErrSignature, ""},
 		{"future timestamp", "validly signed 301 s ahead", input{resigned(g, valid.body, fixedNow.Add(301*time.Second)), valid.body}, providers.ErrSignature, ""},

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kubepay/kubepay/providers"
+	"github.com/kubepay/kubepay/providers/internal/fakekeys"
 	"github.com/kubepay/kubepay/providers/wechatpay"
 	"github.com/kubepay/kubepay/providers/wechatpay/internal/fakegateway"
 )
@@ -265,7 +266,7 @@ func TestRequestsTheGatewayRefuses(t *testing.T) {
 	g := startGateway(t)
 	notPaid(g, "otn-auth")
 	s := fakegateway.Secret()
-	s[wechatpay.SecretMerchantPrivateKey] = fakegateway.PrivatePEM(fakegateway.Key("other"))
+	s[wechatpay.SecretMerchantPrivateKey] = fakekeys.PrivatePEM(fakekeys.Key("other"))
 	wrongKey, err := providers.New(wechatpay.Type, providers.Config{Namespace: "shop", Name: "wechatpay", Endpoint: g.URL, AppID: testAppID, MerchantID: testMchID, Secret: s, Now: clock})
 	if err != nil {
 		t.Fatal(err)

@@ -1,11 +1,7 @@
 package wechatpay
 
 import (
-	"crypto"
 	"crypto/rand"
-	"crypto/rsa"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -13,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kubepay/kubepay/providers/internal/rsakeys"
 )
 
 // Headers WeChat Pay signs answers and notifications with.
@@ -50,13 +48,12 @@ func (c *Client) authorization(method, requestURI string, body []byte) (string, 
 	}
 	nonce := strings.ToUpper(hex.EncodeToString(nb[:]))
 	msg := method + "\n" + requestURI + "\n" + ts + "\n" + nonce + "\n" + string(body) + "\n"
-	digest := sha256.Sum256([]byte(msg))
-	sig, err := rsa.SignPKCS1v15(rand.Reader, c.merchantKey, crypto.SHA256, digest[:])
+	sig, err := rsakeys.Sign(c.merchantKey, []byte(msg))
 	if err != nil {
 		return "", err
 	}
 	return fmt.Sprintf(`%s mchid="%s",nonce_str="%s",signature="%s",timestamp="%s",serial_no="%s"`,
-		authScheme, c.mchID, nonce, base64.StdEncoding.EncodeToString(sig), ts, c.merchantSerial), nil
+		authScheme, c.mchID, nonce, sig, ts, c.merchantSerial), nil
 }
 
 // verifySigned checks the Wechatpay-* headers over "timestamp\nnonce\nbody\n" with the platform
@@ -96,15 +93,12 @@ func (c *Client) verifySigned(h http.Header, body []byte) error {
 	if !key.notAfter.IsZero() && (now.After(key.notAfter) || now.Before(key.notBefore)) {
 		return fmt.Errorf("platform certificate %s is not valid at %s (valid %s to %s)", truncate(serial), now.UTC().Format(time.RFC3339), key.notBefore.UTC().Format(time.RFC3339), key.notAfter.UTC().Format(time.RFC3339))
 	}
-	raw, err := base64.StdEncoding.Strict().DecodeString(sig)
-	if err != nil {
+	message := make([]byte, 0, len(ts)+len(nonce)+len(body)+3)
+	message = append(append(append(message, ts+"\n"+nonce+"\n"...), body...), '\n')
+	switch err := rsakeys.Verify(key.pub, message, sig); {
+	case errors.Is(err, rsakeys.ErrEncoding):
 		return fmt.Errorf("%s is not standard base64", HeaderSignature)
-	}
-	hash := sha256.New()
-	hash.Write([]byte(ts + "\n" + nonce + "\n"))
-	hash.Write(body)
-	hash.Write([]byte{'\n'})
-	if err := rsa.VerifyPKCS1v15(key.pub, crypto.SHA256, hash.Sum(nil), raw); err != nil {
+	case err != nil:
 		return fmt.Errorf("signature does not verify with platform key %s", truncate(serial))
 	}
 	return nil

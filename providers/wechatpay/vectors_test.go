@@ -7,48 +7,29 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kubepay/kubepay/providers"
+	"github.com/kubepay/kubepay/providers/internal/fakekeys"
+	"github.com/kubepay/kubepay/providers/internal/testvectors"
 	"github.com/kubepay/kubepay/providers/wechatpay/internal/fakegateway"
 )
 
 // vectorTime is the vector's Wechatpay-Timestamp; the SDK test patches its clock to it.
 const vectorTime = 1624523846
 
-// vectorsDir is shared/vectors/wechatpay beside the repository checkout; the genuine vectors are
-// read from there byte for byte. Their absence fails the test: they are the proof that this
-// implementation matches WeChat Pay's.
-func vectorsDir(t testing.TB) string {
-	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	repoRoot := filepath.Join(filepath.Dir(file), "..", "..")
-	dir := filepath.Join(repoRoot, "..", "shared", "vectors", "wechatpay")
-	if _, err := os.Stat(filepath.Join(dir, "SOURCE.md")); err != nil {
-		t.Fatalf("genuine WeChat Pay vectors not found at %s (shared/ must be checked out beside the repository): %v", dir, err)
-	}
-	return dir
-}
-
-func readVector(t testing.TB, parts ...string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(append([]string{vectorsDir(t)}, parts...)...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+// vectors are the genuine WeChat Pay-signed vectors, read from shared/vectors beside the checkout;
+// their absence fails the tests, since they are the only proof that this implementation
+// matches WeChat Pay's.
+var vectors = testvectors.Vectors{Provider: "wechatpay", Display: "WeChat Pay"}
 
 // vectorRequest is the vector's notification request, headers from headers.txt.
 func vectorRequest(t testing.TB) *http.Request {
 	t.Helper()
 	r := httptest.NewRequest(http.MethodPost, "/notify", nil)
-	for _, line := range strings.Split(strings.TrimSpace(string(readVector(t, "headers.txt"))), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(string(vectors.Read(t, "headers.txt"))), "\n") {
 		k, v, ok := strings.Cut(line, ": ")
 		if !ok {
 			t.Fatalf("headers.txt line %q", line)
@@ -63,9 +44,9 @@ func vectorRequest(t testing.TB) *http.Request {
 func vectorClient(t testing.TB, secret map[string][]byte, now int64) *Client {
 	t.Helper()
 	s := map[string][]byte{
-		SecretMerchantPrivateKey: fakegateway.PrivatePEM(fakegateway.Key("merchant")),
+		SecretMerchantPrivateKey: fakekeys.PrivatePEM(fakekeys.Key("merchant")),
 		SecretMerchantCertSerial: []byte(fakegateway.MerchantSerial),
-		SecretAPIv3Key:           readVector(t, "apiv3_key.txt"),
+		SecretAPIv3Key:           vectors.Read(t, "apiv3_key.txt"),
 	}
 	for k, v := range secret {
 		s[k] = v
@@ -85,9 +66,9 @@ func vectorClient(t testing.TB, secret map[string][]byte, now int64) *Client {
 // vector's time; and it decrypts to the documented plaintext.
 func TestGenuineNotificationVector(t *testing.T) {
 	t.Parallel()
-	body := readVector(t, "body.json")
-	cert := map[string][]byte{SecretPlatformCertificate: readVector(t, "cert.pem")}
-	pubKey := map[string][]byte{SecretPlatformPublicKey: readVector(t, "public_key.pem"), SecretPlatformPublicKeyID: []byte("D7CE59D1F522D701")}
+	body := vectors.Read(t, "body.json")
+	cert := map[string][]byte{SecretPlatformCertificate: vectors.Read(t, "cert.pem")}
+	pubKey := map[string][]byte{SecretPlatformPublicKey: vectors.Read(t, "public_key.pem"), SecretPlatformPublicKeyID: []byte("D7CE59D1F522D701")}
 	for name, secret := range map[string]map[string][]byte{"certificate": cert, "public key": pubKey} {
 		t.Run(name, func(t *testing.T) {
 			c := vectorClient(t, secret, vectorTime)
@@ -109,7 +90,7 @@ func TestGenuineNotificationVector(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := readVector(t, "expected_plaintext.json"); !bytes.Equal(plain, want) {
+	if want := vectors.Read(t, "expected_plaintext.json"); !bytes.Equal(plain, want) {
 		t.Errorf("plaintext\n%s\nwant\n%s", plain, want)
 	}
 }
@@ -117,8 +98,8 @@ func TestGenuineNotificationVector(t *testing.T) {
 // TestGenuineVectorRefusals: changes the SDK's SOURCE.md lists, and the clock window.
 func TestGenuineVectorRefusals(t *testing.T) {
 	t.Parallel()
-	body := readVector(t, "body.json")
-	cert := map[string][]byte{SecretPlatformCertificate: readVector(t, "cert.pem")}
+	body := vectors.Read(t, "body.json")
+	cert := map[string][]byte{SecretPlatformCertificate: vectors.Read(t, "cert.pem")}
 	tests := []struct {
 		name, why string
 		now       int64
@@ -141,7 +122,7 @@ func TestGenuineVectorRefusals(t *testing.T) {
 			return b
 		}, false},
 		{"serial unknown", "the key is chosen by serial; another serial has no key", vectorTime,
-			map[string][]byte{SecretPlatformPublicKey: readVector(t, "public_key.pem"), SecretPlatformPublicKeyID: []byte("F5765756002FDD77")}, nil, false},
+			map[string][]byte{SecretPlatformPublicKey: vectors.Read(t, "public_key.pem"), SecretPlatformPublicKeyID: []byte("F5765756002FDD77")}, nil, false},
 		{"serial lower case", "certificate serials compare in any case", vectorTime, cert, func(r *http.Request, b []byte) []byte {
 			r.Header.Set("Wechatpay-Serial", "d7ce59d1f522d701")
 			return b
@@ -174,8 +155,8 @@ func TestGenuineVectorRefusals(t *testing.T) {
 func TestProductionRefusesTheTestKey(t *testing.T) {
 	t.Parallel()
 	_, err := New(providers.Config{Namespace: "shop", Name: "wechatpay", AppID: "a", MerchantID: "m", Secret: map[string][]byte{
-		SecretMerchantPrivateKey: fakegateway.PrivatePEM(fakegateway.Key("merchant")), SecretMerchantCertSerial: []byte("ABC"),
-		SecretAPIv3Key: readVector(t, "apiv3_key.txt"), SecretPlatformCertificate: readVector(t, "cert.pem"),
+		SecretMerchantPrivateKey: fakekeys.PrivatePEM(fakekeys.Key("merchant")), SecretMerchantCertSerial: []byte("ABC"),
+		SecretAPIv3Key: vectors.Read(t, "apiv3_key.txt"), SecretPlatformCertificate: vectors.Read(t, "cert.pem"),
 	}})
 	if !errors.Is(err, providers.ErrCredentials) || !strings.Contains(err.Error(), SecretAPIv3Key) || strings.Contains(err.Error(), "testMchAPIv3Key0") {
 		t.Fatalf("got %v, want ErrCredentials naming %s without its value", err, SecretAPIv3Key)
@@ -185,7 +166,7 @@ func TestProductionRefusesTheTestKey(t *testing.T) {
 // TestAES256GCMSupplement: the 32-byte-key decryption case, and its documented failures.
 func TestAES256GCMSupplement(t *testing.T) {
 	t.Parallel()
-	read := func(f string) string { return string(readVector(t, "aes256_gcm_decrypt_supplement", f)) }
+	read := func(f string) string { return string(vectors.Read(t, "aes256_gcm_decrypt_supplement", f)) }
 	aead, err := newAEAD([]byte(read("apiv3_key.txt")))
 	if err != nil {
 		t.Fatal(err)

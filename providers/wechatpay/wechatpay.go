@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/kubepay/kubepay/providers"
+	"github.com/kubepay/kubepay/providers/internal/rsakeys"
 )
 
 // Type is the PaymentProvider spec.type served by this package.
@@ -94,9 +95,6 @@ func newClient(cfg providers.Config, apiV3KeySizes ...int) (*Client, error) {
 	if cfg.AppID == "" || cfg.MerchantID == "" {
 		return nil, fmt.Errorf("PaymentProvider %s/%s: wechatpay provider needs spec.appID (appid) and spec.merchantID (mchid)", cfg.Namespace, cfg.Name)
 	}
-	bad := func(key string, err error) error {
-		return fmt.Errorf("%w: PaymentProvider %s/%s: credentials Secret key %q: %v", providers.ErrCredentials, cfg.Namespace, cfg.Name, key, err)
-	}
 	c := &Client{
 		namespace: cfg.Namespace, name: cfg.Name, endpoint: endpoint, appID: cfg.AppID, mchID: cfg.MerchantID,
 		platformKeys: map[string]platformKey{}, http: cfg.Client(), now: cfg.Clock(),
@@ -105,8 +103,8 @@ func newClient(cfg providers.Config, apiV3KeySizes ...int) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c.merchantKey, err = parsePrivateKey(rawKey); err != nil {
-		return nil, bad(SecretMerchantPrivateKey, err)
+	if c.merchantKey, err = rsakeys.ParsePrivatePEM(rawKey); err != nil {
+		return nil, cfg.InvalidSecret(SecretMerchantPrivateKey, err)
 	}
 	serial, err := cfg.SecretValue(SecretMerchantCertSerial)
 	if err != nil {
@@ -114,7 +112,7 @@ func newClient(cfg providers.Config, apiV3KeySizes ...int) (*Client, error) {
 	}
 	// Secrets made with echo end in a newline; inner whitespace or quotes would break the header.
 	if c.merchantSerial = strings.TrimSpace(string(serial)); !token(c.merchantSerial) {
-		return nil, bad(SecretMerchantCertSerial, fmt.Errorf("not a certificate serial number"))
+		return nil, cfg.InvalidSecret(SecretMerchantCertSerial, fmt.Errorf("not a certificate serial number"))
 	}
 	v3, err := cfg.SecretValue(SecretAPIv3Key)
 	if err != nil {
@@ -122,37 +120,37 @@ func newClient(cfg providers.Config, apiV3KeySizes ...int) (*Client, error) {
 	}
 	v3 = []byte(strings.TrimSpace(string(v3)))
 	if !sizeIn(len(v3), apiV3KeySizes) {
-		return nil, bad(SecretAPIv3Key, fmt.Errorf("key has %d bytes, want %d", len(v3), apiV3KeySize))
+		return nil, cfg.InvalidSecret(SecretAPIv3Key, fmt.Errorf("key has %d bytes, want %d", len(v3), apiV3KeySize))
 	}
 	if c.aead, err = newAEAD(v3); err != nil {
-		return nil, bad(SecretAPIv3Key, err)
+		return nil, cfg.InvalidSecret(SecretAPIv3Key, err)
 	}
-	if err := c.loadPlatformKeys(cfg, bad); err != nil {
+	if err := c.loadPlatformKeys(cfg); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
 // loadPlatformKeys reads the WeChat Pay public key and/or platform certificates; at least one.
-func (c *Client) loadPlatformKeys(cfg providers.Config, bad func(string, error) error) error {
+func (c *Client) loadPlatformKeys(cfg providers.Config) error {
 	if data := cfg.Secret[SecretPlatformPublicKey]; len(data) > 0 {
-		pub, err := parsePublicKey(data)
+		pub, err := rsakeys.ParsePublicPEM(data)
 		if err != nil {
-			return bad(SecretPlatformPublicKey, err)
+			return cfg.InvalidSecret(SecretPlatformPublicKey, err)
 		}
 		id, err := cfg.SecretValue(SecretPlatformPublicKeyID)
 		if err != nil {
 			return err
 		}
 		if c.publicKeyID = strings.TrimSpace(string(id)); !token(c.publicKeyID) {
-			return bad(SecretPlatformPublicKeyID, fmt.Errorf("not a public key id"))
+			return cfg.InvalidSecret(SecretPlatformPublicKeyID, fmt.Errorf("not a public key id"))
 		}
 		c.platformKeys[c.publicKeyID] = platformKey{pub: pub}
 	}
 	if data := cfg.Secret[SecretPlatformCertificate]; len(data) > 0 {
 		certs, err := parseCertificates(data)
 		if err != nil {
-			return bad(SecretPlatformCertificate, err)
+			return cfg.InvalidSecret(SecretPlatformCertificate, err)
 		}
 		for serial, k := range certs {
 			c.platformKeys[serial] = k

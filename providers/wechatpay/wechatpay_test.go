@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/kubepay/kubepay/providers"
+	"github.com/kubepay/kubepay/providers/internal/fakekeys"
 	"github.com/kubepay/kubepay/providers/wechatpay"
 	"github.com/kubepay/kubepay/providers/wechatpay/internal/fakegateway"
 )
@@ -36,7 +37,7 @@ func TestNewCredentials(t *testing.T) {
 			wechatpay.SecretPlatformPublicKey: nil, wechatpay.SecretPlatformPublicKeyID: nil,
 			wechatpay.SecretPlatformCertificate: selfSignedPEM(t)}), testAppID, testMchID, true, false},
 		{"no merchant key", "every request is signed with it", wechatpay.SecretMerchantPrivateKey, with(map[string][]byte{wechatpay.SecretMerchantPrivateKey: nil}), testAppID, testMchID, false, true},
-		{"public key as merchant key", "a public key cannot sign", wechatpay.SecretMerchantPrivateKey, with(map[string][]byte{wechatpay.SecretMerchantPrivateKey: fakegateway.PublicPEM(&fakegateway.Key("merchant").PublicKey)}), testAppID, testMchID, false, true},
+		{"public key as merchant key", "a public key cannot sign", wechatpay.SecretMerchantPrivateKey, with(map[string][]byte{wechatpay.SecretMerchantPrivateKey: fakekeys.PublicPEM(&fakekeys.Key("merchant").PublicKey)}), testAppID, testMchID, false, true},
 		{"serial with a space", "it goes into the Authorization header", wechatpay.SecretMerchantCertSerial, with(map[string][]byte{wechatpay.SecretMerchantCertSerial: []byte("51 57")}), testAppID, testMchID, false, true},
 		{"short APIv3 key", "real APIv3 keys are 32 bytes", wechatpay.SecretAPIv3Key, with(map[string][]byte{wechatpay.SecretAPIv3Key: []byte("0123456789abcdef")}), testAppID, testMchID, false, true},
 		{"no platform key", "nothing could be verified", wechatpay.SecretPlatformCertificate, with(map[string][]byte{wechatpay.SecretPlatformPublicKey: nil}), testAppID, testMchID, false, true},

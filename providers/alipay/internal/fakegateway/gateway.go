@@ -1,3 +1,8 @@
+// Package fakegateway is a fake Alipay OpenAPI gateway for tests, on loopback: it holds
+// "Alipay's" key pair, verifies the merchant's RSA2 request signatures with the application public
+// key (refusing bad ones as Alipay does), answers with signed JSON, keeps trades, and builds and
+// sends signed asynchronous notifications. Its signing code is written apart from the client's,
+// so a test that passes shows two implementations of the documented rule agree.
 package fakegateway
 
 import (
@@ -9,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kubepay/kubepay/providers/internal/fakekeys"
 )
 
 // Trade statuses as Alipay names them.
@@ -57,12 +64,12 @@ type Gateway struct {
 	seq      int
 }
 
-// New returns a gateway for one application, signing with Key("alipay") and trusting the public
-// half of Key("app").
+// New returns a gateway for one application, signing with fakekeys.Key("alipay") and trusting the
+// public half of fakekeys.Key("app").
 func New(appID, sellerID string) *Gateway {
 	return &Gateway{
 		AppID: appID, SellerID: sellerID,
-		AppPublicKey: &Key("app").PublicKey, Key: Key("alipay"),
+		AppPublicKey: &fakekeys.Key("app").PublicKey, Key: fakekeys.Key("alipay"),
 		now: time.Now, trades: map[string]*Trade{}, calls: map[string]int{},
 	}
 }
@@ -172,7 +179,7 @@ func (g *Gateway) verifyRequest(v url.Values) (subCode string, ok bool) {
 		return "isv.invalid-signature-type", false
 	case v.Get("charset") != "utf-8" || v.Get("version") != "1.0" || v.Get("format") != "JSON":
 		return "isv.invalid-parameter", false
-	case !Verify(g.AppPublicKey, Content(v, false), v.Get("sign")):
+	case !fakekeys.Verify(g.AppPublicKey, []byte(Content(v, false)), v.Get("sign")):
 		return "isv.invalid-signature", false
 	}
 	if _, err := time.ParseInLocation(timeLayout, v.Get("timestamp"), chinaTime); err != nil {

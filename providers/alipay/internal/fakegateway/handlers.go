@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/kubepay/kubepay/providers/internal/fakekeys"
 )
 
 // checkout opens a trade from a signed page/WAP URL, as Alipay's cashier does.
@@ -141,9 +143,9 @@ func (g *Gateway) answer(w http.ResponseWriter, key string, obj map[string]any, 
 	if !f.Unsigned {
 		signer := g.Key
 		if f.WrongKey {
-			signer = Key("other")
+			signer = fakekeys.Key("other")
 		}
-		b.WriteString(`,"sign":"` + Sign(signer, string(inner)) + `"`)
+		b.WriteString(`,"sign":"` + fakekeys.Sign(signer, inner) + `"`)
 	}
 	b.WriteString("}")
 	w.Header().Set("Content-Type", "text/html;charset=utf-8")

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kubepay/kubepay/providers/internal/fakekeys"
 )
 
 // Trade states as WeChat Pay names them.
@@ -72,12 +74,13 @@ type Gateway struct {
 	seq      int
 }
 
-// New returns a gateway for one merchant, signing with Key("platform") and trusting Key("merchant").
+// New returns a gateway for one merchant, signing with fakekeys.Key("platform") and trusting
+// fakekeys.Key("merchant").
 func New(appID, mchID string) *Gateway {
 	g := &Gateway{
 		AppID: appID, MchID: mchID,
-		MerchantKey: &Key("merchant").PublicKey, MerchantSerial: MerchantSerial,
-		PlatformKey: Key("platform"), PlatformKeyID: PlatformKeyID, APIv3Key: []byte(APIv3Key),
+		MerchantKey: &fakekeys.Key("merchant").PublicKey, MerchantSerial: MerchantSerial,
+		PlatformKey: fakekeys.Key("platform"), PlatformKeyID: PlatformKeyID, APIv3Key: []byte(APIv3Key),
 		now: time.Now, orders: map[string]*Order{}, calls: map[string]int{},
 	}
 	g.mux = http.NewServeMux()
@@ -91,10 +94,10 @@ func New(appID, mchID string) *Gateway {
 // Secret is the merchant's credentials Secret for this gateway (WeChat Pay public key mode).
 func Secret() map[string][]byte {
 	return map[string][]byte{
-		"merchantPrivateKey":  PrivatePEM(Key("merchant")),
+		"merchantPrivateKey":  fakekeys.PrivatePEM(fakekeys.Key("merchant")),
 		"merchantCertSerial":  []byte(MerchantSerial),
 		"apiV3Key":            []byte(APIv3Key + "\n"),
-		"platformPublicKey":   PublicPEM(&Key("platform").PublicKey),
+		"platformPublicKey":   fakekeys.PublicPEM(&fakekeys.Key("platform").PublicKey),
 		"platformPublicKeyID": []byte(PlatformKeyID),
 	}
 }
@@ -234,7 +237,7 @@ func (g *Gateway) checkAuthorization(r *http.Request, body []byte) string {
 		return "no nonce"
 	}
 	msg := r.Method + "\n" + r.RequestURI + "\n" + p["timestamp"] + "\n" + p["nonce_str"] + "\n" + string(body) + "\n"
-	if !VerifyMessage(g.MerchantKey, []byte(msg), p["signature"]) {
+	if !fakekeys.Verify(g.MerchantKey, []byte(msg), p["signature"]) {
 		return "signature does not verify"
 	}
 	return ""
@@ -252,7 +255,7 @@ func (g *Gateway) reply(w http.ResponseWriter, status int, v any, f Fault) {
 	if !f.Unsigned {
 		key, serial, at := g.PlatformKey, g.PlatformKeyID, g.now()
 		if f.WrongKey {
-			key = Key("other")
+			key = fakekeys.Key("other")
 		}
 		if f.UnknownSerial {
 			serial = "PUB_KEY_ID_0000000000000000000000000000"
