@@ -9,6 +9,8 @@ CONTROLLER_GEN ?= $(GO) tool controller-gen
 # Control-plane binaries for envtest, built from the Go module proxy by hack/ (no downloads).
 K8S_VERSION ?= 1.37.2
 TEST_TIMEOUT ?= 30m
+# The kubectl hack/ builds (kustomize included); override to use your own.
+KUBECTL ?= bin/k8s/$(K8S_VERSION)/kubectl
 
 .PHONY: all
 all: build
@@ -69,25 +71,25 @@ docker-build: ## Build the manager image (needs a Docker engine).
 ##@ Deployment
 
 .PHONY: install
-install: manifests ## Install the CRDs into the cluster in ~/.kube/config.
-	kubectl apply -k config/crd
+install: manifests control-plane ## Install the CRDs into the cluster in ~/.kube/config.
+	$(KUBECTL) apply -k config/crd
 
 .PHONY: uninstall
-uninstall: ## Remove the CRDs.
-	kubectl delete -k config/crd --ignore-not-found
+uninstall: control-plane ## Remove the CRDs.
+	$(KUBECTL) delete -k config/crd --ignore-not-found
 
 .PHONY: deploy
-deploy: manifests ## Deploy the manager to the cluster in ~/.kube/config.
-	kubectl apply -k config/default
+deploy: manifests control-plane ## Deploy the manager (image IMG) to the cluster in ~/.kube/config.
+	$(KUBECTL) kustomize config/default | sed 's|image: kubepay/manager:latest|image: $(IMG)|' | $(KUBECTL) apply -f -
 
 .PHONY: undeploy
-undeploy: ## Remove the manager from the cluster.
-	kubectl delete -k config/default --ignore-not-found
+undeploy: control-plane ## Remove the manager from the cluster.
+	$(KUBECTL) delete -k config/default --ignore-not-found
 
 .PHONY: build-installer
-build-installer: manifests ## Write one dist/install.yaml with everything to deploy.
+build-installer: manifests control-plane ## Write one dist/install.yaml (image IMG) with everything to deploy.
 	mkdir -p dist
-	kubectl kustomize config/default > dist/install.yaml
+	$(KUBECTL) kustomize config/default | sed 's|image: kubepay/manager:latest|image: $(IMG)|' > dist/install.yaml
 
 ##@ Measurement
 
@@ -109,3 +111,7 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 30s).
 		echo "== $$fn in $$pkg for $(FUZZTIME)"; \
 		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	done
+
+.PHONY: soak
+soak: ## Soak kubepay under chaos: 2 managers and the gateway killed and restarted (SOAK_ORDERS, default 1000; SOAK_QUICK=1 for 100); writes bin/soak/results.json.
+	$(GO) run ./test/soak

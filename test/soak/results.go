@@ -1,0 +1,136 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Results are the figures of one run; every value is a number, so runs can be compared by tools.
+type Results struct {
+	Orders  int `json:"orders"`
+	Paid    int `json:"paid"`
+	Expired int `json:"expired"`
+	// DoubleApplied: orders with more than one history entry to Paid.
+	DoubleApplied int `json:"double_applied"`
+	// Lost: paid at the gateway but not Paid, or stuck in a non-terminal phase.
+	Lost              int `json:"lost"`
+	DuplicatePayments int `json:"duplicate_payments"`
+	// Deliveries counts every delivery attempt the gateway recorded (copies and drops included).
+	Deliveries int     `json:"deliveries"`
+	Restarts   int     `json:"restarts"`
+	ElapsedS   float64 `json:"elapsed_s"`
+
+	Stuck           int `json:"stuck"`
+	WrongState      int `json:"wrong_state"`
+	MissingPayments int `json:"missing_payments"`
+	GatewayPayments int `json:"gateway_payments"`
+	PaidMismatch    int `json:"paid_mismatch"`
+	CreateReplays   int `json:"create_replays"`
+	CreateConflicts int `json:"create_conflicts"`
+	PaidAtGateway   int `json:"paid_at_gateway"`
+	ClosedAtGateway int `json:"closed_at_gateway"`
+
+	NotificationEvents int `json:"notification_events"`
+	AckedDeliveries    int `json:"acked_deliveries"`
+	DeliveriesPending  int `json:"deliveries_pending"`
+	DeliveriesGivenUp  int `json:"deliveries_given_up"`
+	LostNotifications  int `json:"lost_notifications"`
+	DroppedAttempts    int `json:"dropped_attempts"`
+
+	// Who moved orders to Paid / Expired, from status.history sources.
+	NotificationsApplied  int `json:"notifications_applied"`
+	QueryApplied          int `json:"query_applied"`
+	ControllerApplied     int `json:"controller_applied"`
+	ExpiredByController   int `json:"expired_by_controller"`
+	ExpiredByNotification int `json:"expired_by_notification"`
+
+	// Worst waits, in seconds, from status.history.
+	MaxToAwaitingS     float64 `json:"max_create_to_awaiting_s"`
+	MaxPayToPaidS      float64 `json:"max_pay_to_paid_s"`
+	MaxExpiryLatenessS float64 `json:"max_expiry_lateness_s"`
+
+	CustomerPaid    int `json:"customer_paid"`
+	CustomerRefused int `json:"customer_refused"`
+	CustomerGaveUp  int `json:"customer_gave_up"`
+	ProxyRequests   int `json:"proxy_requests"`
+	Proxy502        int `json:"proxy_502"`
+	UnexpectedExits int `json:"unexpected_exits"`
+	FailedChecks    int `json:"failed_checks"`
+
+	// Failures are printed, not written: results.json stays numeric.
+	Failures []string `json:"-"`
+}
+
+func writeResults(path string, r *Results) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	raw, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(raw, '\n'), 0o644)
+}
+
+// printTable prints every figure with what it must be for the soak to pass.
+func printTable(r *Results) {
+	rows := []struct {
+		k, want string
+		v       float64
+	}{
+		{"orders", "", float64(r.Orders)},
+		{"paid (Paid exactly once)", "== paid_at_gateway", float64(r.Paid)},
+		{"paid_at_gateway", "", float64(r.PaidAtGateway)},
+		{"expired (payment closed)", "== closed_at_gateway", float64(r.Expired)},
+		{"closed_at_gateway", "", float64(r.ClosedAtGateway)},
+		{"double_applied", "0", float64(r.DoubleApplied)},
+		{"lost", "0", float64(r.Lost)},
+		{"stuck (not terminal)", "0", float64(r.Stuck)},
+		{"wrong_state", "0", float64(r.WrongState)},
+		{"gateway_payments", "== orders", float64(r.GatewayPayments)},
+		{"duplicate_payments", "0", float64(r.DuplicatePayments)},
+		{"missing_payments", "0", float64(r.MissingPayments)},
+		{"paid_mismatch (amount, id, paidAt)", "0", float64(r.PaidMismatch)},
+		{"create_replays (idempotent)", "", float64(r.CreateReplays)},
+		{"create_conflicts", "0", float64(r.CreateConflicts)},
+		{"notification_events", "", float64(r.NotificationEvents)},
+		{"deliveries (attempts)", "", float64(r.Deliveries)},
+		{"dropped_attempts", "", float64(r.DroppedAttempts)},
+		{"acked_deliveries", "== events", float64(r.AckedDeliveries)},
+		{"deliveries_pending", "0", float64(r.DeliveriesPending)},
+		{"deliveries_given_up", "0", float64(r.DeliveriesGivenUp)},
+		{"Paid by notification", "", float64(r.NotificationsApplied)},
+		{"Paid by query", "", float64(r.QueryApplied)},
+		{"Paid by controller (create replay)", "", float64(r.ControllerApplied)},
+		{"Expired by controller", "", float64(r.ExpiredByController)},
+		{"Expired by notification", "", float64(r.ExpiredByNotification)},
+		{"max_create_to_awaiting_s", "", r.MaxToAwaitingS},
+		{"max_pay_to_paid_s", "", r.MaxPayToPaidS},
+		{"max_expiry_lateness_s", "", r.MaxExpiryLatenessS},
+		{"customer paid / refused / gave up", "", float64(r.CustomerPaid)},
+		{"proxy requests", "", float64(r.ProxyRequests)},
+		{"proxy 502 (replica down)", "", float64(r.Proxy502)},
+		{"restarts (2 managers + gateway)", "3", float64(r.Restarts)},
+		{"unexpected_exits", "0", float64(r.UnexpectedExits)},
+		{"elapsed_s", "< 600", r.ElapsedS},
+	}
+	fmt.Printf("\n%-38s %10s   %s\n", "result", "value", "must be")
+	for _, row := range rows {
+		v := fmt.Sprintf("%.0f", row.v)
+		if row.v != float64(int64(row.v)) {
+			v = fmt.Sprintf("%.1f", row.v)
+		}
+		if row.k == "customer paid / refused / gave up" {
+			v = fmt.Sprintf("%d/%d/%d", r.CustomerPaid, r.CustomerRefused, r.CustomerGaveUp)
+		}
+		fmt.Printf("%-38s %10s   %s\n", row.k, v, row.want)
+	}
+	if len(r.Failures) > 0 {
+		fmt.Println("\nfailed checks:")
+		for _, f := range r.Failures {
+			fmt.Println("  ✗ " + f)
+		}
+	}
+}

@@ -1,0 +1,258 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/kubepay/kubepay/api/v1alpha1"
+	"github.com/kubepay/kubepay/providers/sandbox/gateway"
+)
+
+// snapshot is the end state, read before anything is stopped: the orders from the API server
+// (not a cache) and, from the gateway, its stats and each order's payment as the gateway sees it.
+type snapshot struct {
+	orders   []v1.PaymentOrder
+	stats    gateway.Stats
+	payments map[string]gateway.Payment // by out_trade_no
+}
+
+func (s *soak) collect(ctx context.Context) (*snapshot, error) {
+	snap := &snapshot{payments: map[string]gateway.Payment{}}
+	list := &v1.PaymentOrderList{}
+	if err := s.env.Client.List(ctx, list, client.InNamespace(soakNamespace)); err != nil {
+		return nil, err
+	}
+	snap.orders = list.Items
+	var err error
+	if snap.stats, err = s.gatewayStats(); err != nil {
+		return nil, fmt.Errorf("reading the gateway's stats: %w", err)
+	}
+	var mu sync.Mutex
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	httpc := &http.Client{Timeout: 15 * time.Second}
+	for _, o := range snap.orders {
+		if o.Status.OutTradeNo == "" {
+			continue
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			p, err := lookupPayment(ctx, httpc, s.addr.gatewayURL(), o.Status.OutTradeNo)
+			if err != nil {
+				return // no payment: reported by verify
+			}
+			mu.Lock()
+			snap.payments[o.Status.OutTradeNo] = p
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return snap, ctx.Err()
+}
+
+func lookupPayment(ctx context.Context, c *http.Client, base, outTradeNo string) (gateway.Payment, error) {
+	var p gateway.Payment
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/payments?out_trade_no="+url.QueryEscape(outTradeNo), nil)
+	req.Header.Set("Authorization", "Bearer "+soakAPIKey)
+	resp, err := c.Do(req)
+	if err != nil {
+		return p, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return p, fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	return p, json.NewDecoder(resp.Body).Decode(&p)
+}
+
+// verify checks the end state against the gateway's truth (which payments succeeded and which
+// were closed) and returns the figures with every failed check spelled out.
+func (s *soak) verify(snap *snapshot) (*Results, []string) {
+	r := &Results{Orders: len(s.plan.orders)}
+	var failures []string
+	failf := func(format string, a ...any) { failures = append(failures, fmt.Sprintf(format, a...)) }
+	// Lists are capped so one systematic bug does not print a thousand lines.
+	examples := map[string]int{}
+	example := func(kind, format string, a ...any) {
+		if examples[kind]++; examples[kind] <= 5 {
+			failf(kind+": "+format, a...)
+		}
+	}
+
+	for _, e := range s.plan.errors {
+		example("create", "%s", e)
+	}
+	if len(snap.orders) != r.Orders {
+		failf("%d orders exist, %d were planned", len(snap.orders), r.Orders)
+	}
+	for _, o := range snap.orders {
+		paidEntries := 0
+		for _, h := range o.Status.History {
+			switch h.To {
+			case v1.PhasePaid:
+				paidEntries++
+				switch h.Source {
+				case v1.SourceNotification:
+					r.NotificationsApplied++
+				case v1.SourceQuery:
+					r.QueryApplied++
+				default:
+					r.ControllerApplied++
+				}
+			case v1.PhaseExpired:
+				if h.Source == v1.SourceNotification {
+					r.ExpiredByNotification++
+				} else {
+					r.ExpiredByController++
+				}
+			}
+		}
+		switch o.Status.Phase {
+		case v1.PhasePaid:
+			r.Paid++
+		case v1.PhaseExpired:
+			r.Expired++
+		}
+		r.observeTimes(&o)
+		if paidEntries > 1 {
+			r.DoubleApplied++
+			example("double_applied", "%s has %d history entries to Paid", o.Name, paidEntries)
+		}
+		if !o.Status.Phase.Terminal() {
+			r.Stuck++
+			example("stuck", "%s is still %q", o.Name, o.Status.Phase)
+		}
+		p, ok := snap.payments[o.Status.OutTradeNo]
+		if !ok {
+			r.MissingPayments++
+			example("missing_payment", "%s (outTradeNo %q) has no payment at the gateway", o.Name, o.Status.OutTradeNo)
+			continue
+		}
+		switch p.Status {
+		case gateway.StatusSucceeded:
+			r.PaidAtGateway++
+			// What the order records of the payment must be the gateway's: amount, payment id, time.
+			if o.Status.Phase == v1.PhasePaid && (o.Status.PaidAmount != o.Spec.Amount || o.Status.ProviderPaymentID != p.ID ||
+				o.Status.PaidAt == nil || !o.Status.PaidAt.Time.Equal(p.PaidAt)) {
+				r.PaidMismatch++
+				example("paid_mismatch", "%s records %s paid at %v by %s; the gateway has %d minor units paid at %v by %s",
+					o.Name, o.Status.PaidAmount, o.Status.PaidAt, o.Status.ProviderPaymentID, p.Amount, p.PaidAt, p.ID)
+			}
+			if !s.plan.pay[o.Name] {
+				example("wrong_state", "%s was paid at the gateway but the customer never meant to pay it", o.Name)
+				r.WrongState++
+			}
+			if o.Status.Phase != v1.PhasePaid || paidEntries != 1 {
+				if o.Status.Phase != v1.PhasePaid && o.Status.Phase.Terminal() {
+					r.Lost++ // stuck ones are counted below
+				}
+				example("lost", "%s was paid at the gateway (%s) but is %q with %d Paid entries", o.Name, p.ID, o.Status.Phase, paidEntries)
+			}
+		case gateway.StatusClosed:
+			r.ClosedAtGateway++
+			if o.Status.Phase != v1.PhaseExpired {
+				r.WrongState++
+				example("wrong_state", "%s's payment %s is closed but the order is %q", o.Name, p.ID, o.Status.Phase)
+			}
+		default:
+			r.WrongState++
+			example("wrong_state", "%s's payment %s is %q at the end (order %q): neither paid nor closed", o.Name, p.ID, p.Status, o.Status.Phase)
+		}
+		if o.Status.Phase == v1.PhasePaid && p.Status != gateway.StatusSucceeded {
+			r.WrongState++
+			example("wrong_state", "%s is Paid but its payment %s is %q at the gateway", o.Name, p.ID, p.Status)
+		}
+	}
+	r.Lost += r.Stuck
+
+	// Exactly one payment per order, counted by the gateway from its payments themselves.
+	st := snap.stats
+	r.GatewayPayments = st.PaymentsTotal
+	for otn, n := range st.PaymentsByOutTradeNo {
+		if n > 1 {
+			r.DuplicatePayments += n - 1
+			example("duplicate_payment", "out_trade_no %s has %d payments", otn, n)
+		}
+	}
+	r.CreateReplays, r.CreateConflicts = int(st.CreateReplaysTotal), int(st.CreateConflictsTotal)
+	if st.CreateConflictsTotal != 0 {
+		failf("the gateway refused %d creates as idempotency conflicts: a retried create changed its request", st.CreateConflictsTotal)
+	}
+	if st.PaymentsTotal != r.Orders {
+		failf("the gateway holds %d payments for %d orders", st.PaymentsTotal, r.Orders)
+	}
+
+	// Every notification delivered: acknowledged, none pending, none given up.
+	r.NotificationEvents = len(st.Deliveries)
+	r.AckedDeliveries, r.DeliveriesPending, r.DeliveriesGivenUp = st.DeliveriesAcked, st.DeliveriesPending, st.DeliveriesGivenUp
+	for _, d := range st.Deliveries {
+		r.Deliveries += len(d.Attempts)
+		for _, a := range d.Attempts {
+			if a.Dropped {
+				r.DroppedAttempts++
+			}
+		}
+		if !d.Acked {
+			example("undelivered", "%s event %s (out_trade_no %s) not acknowledged after %d attempts (given up %v)", d.Type, d.EventID, d.OutTradeNo, len(d.Attempts), d.GaveUp)
+		}
+	}
+	r.LostNotifications = st.DeliveriesPending + st.DeliveriesGivenUp
+
+	// Processes and chaos.
+	_, r.Restarts, _ = s.chaos.state()
+	for _, m := range append([]*service{s.gateway}, s.managers[:]...) {
+		r.UnexpectedExits += len(m.crashes)
+		for _, c := range m.crashes {
+			failf("unexpected exit: %s", c)
+		}
+	}
+	if r.Restarts != 3 {
+		failf("%d restarts performed, 3 planned", r.Restarts)
+	}
+	r.CustomerPaid, r.CustomerRefused, r.CustomerGaveUp = int(s.customer.paid.Load()), int(s.customer.refused.Load()), int(s.customer.failed.Load())
+	if r.CustomerPaid != r.PaidAtGateway {
+		failf("the customer was told %d payments succeeded, the gateway has %d", r.CustomerPaid, r.PaidAtGateway)
+	}
+	r.ProxyRequests, r.Proxy502 = int(s.proxy.perBackend[0].Load()+s.proxy.perBackend[1].Load()), int(s.proxy.badGateway.Load())
+
+	for kind, n := range map[string]int{"paid_mismatch": r.PaidMismatch, "double_applied": r.DoubleApplied, "lost": r.Lost, "stuck": r.Stuck,
+		"wrong_state": r.WrongState, "missing_payment": r.MissingPayments, "duplicate_payment": r.DuplicatePayments,
+		"undelivered": r.LostNotifications} {
+		if n > 5 {
+			failf("%s: %d in all (first 5 listed)", kind, n)
+		}
+	}
+	if r.Paid != r.PaidAtGateway || r.Expired != r.ClosedAtGateway || r.Paid+r.Expired != r.Orders {
+		failf("%d Paid + %d Expired orders; the gateway has %d succeeded and %d closed payments for %d orders", r.Paid, r.Expired, r.PaidAtGateway, r.ClosedAtGateway, r.Orders)
+	}
+	r.FailedChecks = len(failures)
+	return r, failures
+}
+
+// observeTimes records how long the order waited at each step, from its history (second
+// precision): created to AwaitingPayment (a leader failover shows here), the customer's payment
+// to Paid, and expiresAt to Expired.
+func (r *Results) observeTimes(o *v1.PaymentOrder) {
+	for _, h := range o.Status.History {
+		var d time.Duration
+		switch {
+		case h.To == v1.PhaseAwaitingPayment:
+			d = h.Time.Sub(o.CreationTimestamp.Time)
+			r.MaxToAwaitingS = max(r.MaxToAwaitingS, d.Seconds())
+		case h.To == v1.PhasePaid && o.Status.PaidAt != nil:
+			d = h.Time.Sub(o.Status.PaidAt.Time)
+			r.MaxPayToPaidS = max(r.MaxPayToPaidS, d.Seconds())
+		case h.To == v1.PhaseExpired && o.Status.ExpiresAt != nil:
+			d = h.Time.Sub(o.Status.ExpiresAt.Time)
+			r.MaxExpiryLatenessS = max(r.MaxExpiryLatenessS, d.Seconds())
+		}
+	}
+}
