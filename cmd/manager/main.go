@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"flag"
 	"os"
+	"time"
 
 	_ "k8s.io/client-go/plugin/pkg/client/auth"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -26,6 +27,9 @@ func main() {
 	flag.StringVar(&opts.PprofBindAddress, "pprof-bind-address", "", "Address to serve net/http/pprof on (empty: off). Keep it on loopback.")
 	flag.BoolVar(&opts.LeaderElection, "leader-elect", false, "Elect a leader so only one replica runs the controller; every replica serves callbacks.")
 	flag.StringVar(&opts.LeaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader-election Lease (default: the pod's namespace).")
+	leaseDuration := flag.Duration("leader-election-lease-duration", 15*time.Second, "How long a crashed leader's lease blocks the next leader: creates and expiries wait this long after a crash.")
+	renewDeadline := flag.Duration("leader-election-renew-deadline", 10*time.Second, "How long the leader keeps trying to renew before it gives up leadership (less than the lease duration).")
+	retryPeriod := flag.Duration("leader-election-retry-period", 2*time.Second, "How often candidates try to acquire or renew the lease.")
 	flag.StringVar(&opts.NotifyBindAddress, "notify-bind-address", ":8082", "Address the notification callback server binds to.")
 	flag.StringVar(&opts.NotifyCertDir, "notify-cert-dir", "", "Directory with tls.crt and tls.key; when set the callback server serves HTTPS.")
 	flag.Float64Var(&opts.NotifyRateLimit, "notify-rate-limit", webhook.DefaultRateLimit, "Callback requests per second allowed per source address; over it the answer is 429.")
@@ -37,6 +41,7 @@ func main() {
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
+	opts.LeaseDuration, opts.RenewDeadline, opts.RetryPeriod = leaseDuration, renewDeadline, retryPeriod
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("setup")
 

@@ -36,6 +36,9 @@ type Options struct {
 	PprofBindAddress        string
 	LeaderElection          bool
 	LeaderElectionNamespace string
+	// LeaseDuration, RenewDeadline and RetryPeriod tune leader election (nil: controller-runtime's
+	// 15s/10s/2s). A crashed leader is replaced after about LeaseDuration.
+	LeaseDuration, RenewDeadline, RetryPeriod *time.Duration
 	// LeaderElectionID defaults to "kubepay-controller.kubepay.io".
 	LeaderElectionID string
 	// NotifyBindAddress is the callback server's address; "0" or "" runs no callback server.
@@ -88,8 +91,12 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 		LeaderElection:          opts.LeaderElection,
 		LeaderElectionID:        opts.LeaderElectionID,
 		LeaderElectionNamespace: opts.LeaderElectionNamespace,
-		// A new leader waits out the old lease rather than risk two controllers creating payments.
+		// On a graceful stop the leader gives its lease up, so the other replica takes over at
+		// once instead of waiting the lease out; safe because the process exits right after.
 		LeaderElectionReleaseOnCancel: true,
+		LeaseDuration:                 opts.LeaseDuration,
+		RenewDeadline:                 opts.RenewDeadline,
+		RetryPeriod:                   opts.RetryPeriod,
 		NewClient: func(config *rest.Config, o client.Options) (client.Client, error) {
 			c, err := client.New(config, o)
 			if err != nil || opts.WrapClient == nil {
