@@ -302,14 +302,23 @@ func (s *orderSync) writeStatus(ctx context.Context) error {
 	return nil
 }
 
+// emit records the committed transitions: one metric sample each, and one Event for the
+// reconcile naming the whole path ("(new) -> Pending -> AwaitingPayment"). Events are API writes
+// like the status itself; one per transition doubled the create path's writes for no reader's
+// benefit, since history keeps every step.
 func (s *orderSync) emit() {
-	for _, t := range s.applied {
-		metrics.OrderTransitions.WithLabelValues(string(t.From), string(t.To)).Inc()
+	if n := len(s.applied); n > 0 {
+		path := phaseOrNone(s.applied[0].From)
+		for _, t := range s.applied {
+			metrics.OrderTransitions.WithLabelValues(string(t.From), string(t.To)).Inc()
+			path += " -> " + string(t.To)
+		}
+		last := s.applied[n-1]
 		typ := corev1.EventTypeNormal
-		if t.To == v1.PhaseFailed {
+		if last.To == v1.PhaseFailed {
 			typ = corev1.EventTypeWarning
 		}
-		s.r.Recorder.Eventf(s.order, nil, typ, t.Reason, "Transition", "%s -> %s (source %s, outTradeNo %s)", phaseOrNone(t.From), t.To, t.Source, s.status.OutTradeNo)
+		s.r.Recorder.Eventf(s.order, nil, typ, last.Reason, "Transition", "%s (source %s, outTradeNo %s)", path, last.Source, s.status.OutTradeNo)
 	}
 	for _, w := range s.warnings {
 		s.r.Recorder.Eventf(s.order, nil, corev1.EventTypeWarning, w.reason, "Reconcile", "%s", w.message)
