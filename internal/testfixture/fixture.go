@@ -1,7 +1,6 @@
 package testfixture
 
 import (
-	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -9,7 +8,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/kubepay/kubepay/api/v1alpha1"
 	"github.com/kubepay/kubepay/internal/testenv"
@@ -109,22 +107,13 @@ func (f *Fixture) Order(name, amount, currency string, expiresAfter time.Duratio
 // Get reads an order from the API server.
 func (f *Fixture) Get(name string) *v1.PaymentOrder {
 	f.T.Helper()
-	o := &v1.PaymentOrder{}
-	if err := f.Env.Client.Get(f.T.Context(), client.ObjectKey{Namespace: f.NS, Name: name}, o); err != nil {
-		f.T.Fatalf("reading PaymentOrder %s/%s: %v", f.NS, name, err)
-	}
-	return o
+	return f.Env.Order(f.T, f.NS, name)
 }
 
 // WaitPhase waits until the order reaches phase and returns it.
 func (f *Fixture) WaitPhase(name string, phase v1.Phase, timeout time.Duration) *v1.PaymentOrder {
 	f.T.Helper()
-	var o *v1.PaymentOrder
-	testenv.Eventually(f.T, timeout, func() (bool, string) {
-		o = f.Get(name)
-		return o.Status.Phase == phase, fmt.Sprintf("order %s is %q (conditions %+v), want %s", name, o.Status.Phase, o.Status.Conditions, phase)
-	})
-	return o
+	return f.Env.WaitPhase(f.T, f.NS, name, phase, timeout)
 }
 
 // Pay completes the payment as the customer would, through the gateway's pay endpoint.

@@ -2,7 +2,6 @@ package stripe_test
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 	"net/http"
 	"testing"
@@ -83,22 +82,13 @@ func (s *stripeNS) order(name, amount string) *v1.PaymentOrder {
 
 func (s *stripeNS) get(name string) *v1.PaymentOrder {
 	s.t.Helper()
-	o := &v1.PaymentOrder{}
-	if err := s.env.Client.Get(s.t.Context(), client.ObjectKey{Namespace: s.NS, Name: name}, o); err != nil {
-		s.t.Fatalf("reading PaymentOrder %s/%s: %v", s.NS, name, err)
-	}
-	return o
+	return s.env.Order(s.t, s.NS, name)
 }
 
 // waitPhase polls the order until it reaches phase, failing after timeout.
 func (s *stripeNS) waitPhase(name string, phase v1.Phase, timeout time.Duration) *v1.PaymentOrder {
 	s.t.Helper()
-	var o *v1.PaymentOrder
-	testenv.Eventually(s.t, timeout, func() (bool, string) {
-		o = s.get(name)
-		return o.Status.Phase == phase, fmt.Sprintf("order %s is %q (conditions %+v), want %s", name, o.Status.Phase, o.Status.Conditions, phase)
-	})
-	return o
+	return s.env.WaitPhase(s.t, s.NS, name, phase, timeout)
 }
 
 // eventFor is a checkout.session.completed (paid) event about o's session, as Stripe would send

@@ -3,7 +3,6 @@
 package providertest
 
 import (
-	"fmt"
 	"testing"
 	"time"
 
@@ -73,20 +72,11 @@ func (e *E2E) CreateOrder(name string, spec v1.PaymentOrderSpec) {
 // Get reads the PaymentOrder name.
 func (e *E2E) Get(name string) *v1.PaymentOrder {
 	e.T.Helper()
-	o := &v1.PaymentOrder{}
-	if err := e.Env.Client.Get(e.T.Context(), client.ObjectKey{Namespace: e.NS, Name: name}, o); err != nil {
-		e.T.Fatal(err)
-	}
-	return o
+	return e.Env.Order(e.T, e.NS, name)
 }
 
 // WaitPhase waits up to E2ETimeout for the PaymentOrder name to reach phase and returns it.
 func (e *E2E) WaitPhase(name string, phase v1.Phase) *v1.PaymentOrder {
 	e.T.Helper()
-	var o *v1.PaymentOrder
-	testenv.Eventually(e.T, E2ETimeout, func() (bool, string) {
-		o = e.Get(name)
-		return o.Status.Phase == phase, fmt.Sprintf("order %s is %q (conditions %+v), want %s", name, o.Status.Phase, o.Status.Conditions, phase)
-	})
-	return o
+	return e.Env.WaitPhase(e.T, e.NS, name, phase, E2ETimeout)
 }
