@@ -230,3 +230,41 @@ func controllersContainsFinalizer(o *v1.PaymentOrder) bool {
 	}
 	return false
 }
+
+// TestTerminalProviderErrorFailsOrder: a create the provider refuses for good (here the merchant
+// reference was already used for a different payment: 409) makes the order Failed with the
+// reason, instead of retrying forever.
+func TestTerminalProviderErrorFailsOrder(t *testing.T) {
+	f := testfixture.New(t, env, gateway.Options{}, testfixture.Provider{})
+	// Someone else already used out_trade_no TAKEN-0001 for another amount at the gateway.
+	body := `{"out_trade_no":"TAKEN-0001","amount":1,"currency":"CNY","subject":"other","channel":"sandbox","notify_url":"http://127.0.0.1:1/"}`
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, f.URL+"/v1/payments", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+gatewaytest.APIKey)
+	req.Header.Set("Idempotency-Key", "TAKEN-0001")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("seeding the gateway: HTTP %d", resp.StatusCode)
+	}
+
+	o := &v1.PaymentOrder{}
+	o.Namespace, o.Name = f.NS, "taken"
+	o.Spec = v1.PaymentOrderSpec{ProviderRef: v1.LocalObjectReference{Name: "sandbox"}, Amount: "9.00", Currency: "CNY",
+		Channel: "sandbox", Subject: "mine", OrderID: "TAKEN-0001"}
+	if err := env.Client.Create(t.Context(), o); err != nil {
+		t.Fatal(err)
+	}
+	o = f.WaitPhase("taken", v1.PhaseFailed, 30*time.Second)
+	c := meta.FindStatusCondition(o.Status.Conditions, v1.ConditionReady)
+	last := o.Status.History[len(o.Status.History)-1]
+	if c == nil || c.Status != "False" || last.Reason != "ProviderRejected" || !strings.Contains(c.Message, "idempotency_conflict") {
+		t.Errorf("Failed without the provider's reason: condition %+v, last history %+v", c, last)
+	}
+	if s := f.GW.Stats(); s.PaymentsByOutTradeNo["TAKEN-0001"] != 1 {
+		t.Errorf("gateway has %d payments for TAKEN-0001, want only the other merchant's 1", s.PaymentsByOutTradeNo["TAKEN-0001"])
+	}
+	waitEvent(t, f.NS, "taken", "ProviderRejected")
+}
