@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -16,7 +14,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	v1 "github.com/kubepay/kubepay/api/v1alpha1"
-	"github.com/kubepay/kubepay/internal/metrics"
 	"github.com/kubepay/kubepay/internal/money"
 	"github.com/kubepay/kubepay/internal/resolver"
 	"github.com/kubepay/kubepay/internal/statemachine"
@@ -282,91 +279,6 @@ func (s *orderSync) requeueBy(t time.Time) ctrl.Result {
 		t = s.status.ExpiresAt.Time
 	}
 	return ctrl.Result{RequeueAfter: max(t.Sub(s.now), 10*time.Millisecond)}
-}
-
-// writeStatus writes the status once, only when it changed, with the read resourceVersion as an
-// optimistic lock; Events and metrics follow the committed write only.
-func (s *orderSync) writeStatus(ctx context.Context) error {
-	s.status.ObservedGeneration = s.order.Generation
-	if equality.Semantic.DeepEqual(s.status, s.order.Status) {
-		s.emit()
-		return nil
-	}
-	before := s.order.Status
-	s.order.Status = s.status
-	if err := s.r.Client.Status().Update(ctx, s.order); err != nil {
-		s.order.Status = before
-		return err
-	}
-	s.emit()
-	return nil
-}
-
-// emit records the committed transitions: one metric sample each, and one Event for the
-// reconcile naming the whole path ("(new) -> Pending -> AwaitingPayment"). Events are API writes
-// like the status itself; one per transition doubled the create path's writes for no reader's
-// benefit, since history keeps every step.
-func (s *orderSync) emit() {
-	if n := len(s.applied); n > 0 {
-		path := phaseOrNone(s.applied[0].From)
-		for _, t := range s.applied {
-			metrics.OrderTransitions.WithLabelValues(string(t.From), string(t.To)).Inc()
-			path += " -> " + string(t.To)
-		}
-		last := s.applied[n-1]
-		typ := corev1.EventTypeNormal
-		if last.To == v1.PhaseFailed {
-			typ = corev1.EventTypeWarning
-		}
-		s.r.Recorder.Eventf(s.order, nil, typ, last.Reason, "Transition", "%s (source %s, outTradeNo %s)", path, last.Source, s.status.OutTradeNo)
-	}
-	for _, w := range s.warnings {
-		s.r.Recorder.Eventf(s.order, nil, corev1.EventTypeWarning, w.reason, "Reconcile", "%s", w.message)
-	}
-	s.applied, s.warnings = nil, nil
-}
-
-// finalize closes an open payment before the object goes, so a deleted order cannot be paid.
-func (r *PaymentOrderReconciler) finalize(ctx context.Context, order *v1.PaymentOrder) (ctrl.Result, error) {
-	if !controllerutil.ContainsFinalizer(order, Finalizer) {
-		return ctrl.Result{}, nil
-	}
-	log := ctrl.LoggerFrom(ctx)
-	switch order.Status.Phase {
-	case "", v1.PhasePending, v1.PhaseAwaitingPayment:
-		// Even with no status a payment may exist (created, then the status write was lost); the
-		// out_trade_no is derived from the object, so it can still be closed.
-		otn := order.Status.OutTradeNo
-		if otn == "" {
-			otn = OutTradeNo(order)
-		}
-		rp, err := r.Resolver.Resolve(ctx, order.Namespace, order.Spec.ProviderRef.Name)
-		switch {
-		case errors.Is(err, resolver.ErrProviderNotFound):
-			r.Recorder.Eventf(order, nil, corev1.EventTypeWarning, "CloseSkipped", "Delete", "PaymentProvider %q is gone; payment %s could not be closed at the provider", order.Spec.ProviderRef.Name, otn)
-		case err != nil:
-			return ctrl.Result{}, fmt.Errorf("closing payment of deleted PaymentOrder %s/%s: %w", order.Namespace, order.Name, err)
-		default:
-			err := rp.Provider.Close(ctx, otn, order.Status.ProviderPaymentID)
-			switch {
-			case err == nil, errors.Is(err, providers.ErrNotFound):
-				r.Recorder.Eventf(order, nil, corev1.EventTypeNormal, v1.ReasonCancelled, "Delete", "order deleted unpaid; payment %s closed at the provider", otn)
-			case errors.Is(err, providers.ErrAlreadyPaid):
-				// Money moved just before the delete. The order is going, so say so loudly.
-				r.Recorder.Eventf(order, nil, corev1.EventTypeWarning, "PaidBeforeDeletion", "Delete", "payment %s was paid at the provider before the order was deleted; reconcile it manually", otn)
-				log.Info("deleted order was paid at the provider", "outTradeNo", otn)
-			default:
-				return ctrl.Result{}, fmt.Errorf("closing payment %s of deleted PaymentOrder %s/%s: %w", otn, order.Namespace, order.Name, err)
-			}
-		}
-	}
-	patch := client.MergeFromWithOptions(order.DeepCopy(), client.MergeFromWithOptimisticLock{})
-	controllerutil.RemoveFinalizer(order, Finalizer)
-	if err := r.Client.Patch(ctx, order, patch); err != nil && !apierrors.IsNotFound(err) {
-		return ctrl.Result{}, fmt.Errorf("removing finalizer of PaymentOrder %s/%s: %w", order.Namespace, order.Name, err)
-	}
-	r.queries.forget(order.UID)
-	return ctrl.Result{}, nil
 }
 
 func queryInitial(p *v1.PaymentProvider) time.Duration {
