@@ -1,11 +1,10 @@
 package stripe_test
 
 import (
-	"fmt"
 	"os"
-	"path/filepath"
-	"runtime"
 	"testing"
+
+	"github.com/kubepay/kubepay/providers/internal/testvectors"
 )
 
 // TestMain runs the tests, then stops what they started on demand: stripe-mock and the control
@@ -17,30 +16,5 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// repoRoot is the module root, found from this file's location.
-func repoRoot() string {
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		panic("runtime.Caller failed")
-	}
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
-}
-
-// vectorDir is the genuine Stripe vector, in shared/ beside the repository (as CI clones it).
-func vectorDir(t testing.TB) string {
-	t.Helper()
-	dir := filepath.Join(repoRoot(), "..", "shared", "vectors", "stripe")
-	if _, err := os.Stat(filepath.Join(dir, "body.json")); err != nil {
-		t.Fatalf("the genuine Stripe webhook vector is missing: %v (expected shared/vectors/stripe beside the repository, at %s)", err, dir)
-	}
-	return dir
-}
-
-func readFile(t testing.TB, dir, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, name))
-	if err != nil {
-		t.Fatal(fmt.Errorf("reading %s: %w", name, err))
-	}
-	return b
-}
+// stripeVectors is the genuine Stripe webhook vector in shared/ beside the repository.
+var stripeVectors = testvectors.Vectors{Provider: "stripe", Display: "Stripe webhook"}

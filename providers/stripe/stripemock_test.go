@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kubepay/kubepay/internal/testenv"
 )
 
 // stripeMockModule is the stripe-mock built for these tests, from the Go module proxy.
@@ -49,7 +51,7 @@ func stopStripeMock() {
 
 // buildStripeMock installs stripe-mock into <repo>/bin unless it is there already.
 func buildStripeMock() (string, error) {
-	binDir := filepath.Join(repoRoot(), "bin")
+	binDir := filepath.Join(testenv.RepoRoot(), "bin")
 	bin := filepath.Join(binDir, "stripe-mock")
 	if _, err := os.Stat(bin); err == nil {
 		return bin, nil

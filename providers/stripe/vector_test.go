@@ -17,14 +17,13 @@ const vectorTime = 1533204620
 // body, Stripe-Signature header value and the endpoint secret, byte-exact.
 func genuineVector(t *testing.T) (body []byte, header, secret string) {
 	t.Helper()
-	dir := vectorDir(t)
-	body = readFile(t, dir, "body.json")
-	line := strings.TrimSpace(string(readFile(t, dir, "headers.txt")))
+	body = stripeVectors.Read(t, "body.json")
+	line := strings.TrimSpace(string(stripeVectors.Read(t, "headers.txt")))
 	header, ok := strings.CutPrefix(line, stripe.SignatureHeader+": ")
 	if !ok {
 		t.Fatalf("headers.txt is %q, want a %s line", line, stripe.SignatureHeader)
 	}
-	return body, header, string(readFile(t, dir, "secret.txt"))
+	return body, header, string(stripeVectors.Read(t, "secret.txt"))
 }
 
 func vectorClient(t *testing.T, secret string, now time.Time) *stripe.Client {
