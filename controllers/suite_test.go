@@ -1,7 +1,6 @@
 package controllers_test
 
 import (
-	"fmt"
 	"net"
 	"os"
 	"testing"
@@ -18,24 +17,10 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	e, err := testenv.StartE()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer e.Env.Stop()
-	env = e
-	mgr, err := testfixture.StartManager(e, faults, nil)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer mgr.Stop()
-	return m.Run()
+	os.Exit(testfixture.RunSuite(m, faults, func(e *testenv.Env, _ *testfixture.Manager) (func(), error) {
+		env = e
+		return nil, nil
+	}))
 }
 
 // freePort returns a loopback address nothing listens on (yet).

@@ -32,29 +32,13 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	e, err := testenv.StartE()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer e.Env.Stop()
-	env = e
-	if mgr, err = testfixture.StartManager(e, faults, nil); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer mgr.Stop()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if replicaURL, err = startReplica(ctx, e); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	return m.Run()
+	os.Exit(testfixture.RunSuite(m, faults, func(e *testenv.Env, m *testfixture.Manager) (func(), error) {
+		env, mgr = e, m
+		ctx, cancel := context.WithCancel(context.Background())
+		var err error
+		replicaURL, err = startReplica(ctx, e)
+		return cancel, err
+	}))
 }
 
 // startReplica runs a callback server on its own cluster connection and cache.
