@@ -21,10 +21,7 @@ import (
 	"github.com/kubepay/kubepay/internal/resolver"
 )
 
-// Finalizer keeps a PaymentOrder until its open payment is closed at the provider.
-const Finalizer = "kubepay.io/finalizer"
-
-// Query defaults (DESIGN.md: 30s doubling to 10m) and error backoff bounds.
+// Query defaults (30s doubling to 10m, docs/design.md) and error backoff bounds.
 const (
 	DefaultQueryInitial = 30 * time.Second
 	DefaultQueryMax     = 10 * time.Minute
@@ -32,11 +29,17 @@ const (
 	errorBackoffMax     = 5 * time.Minute
 )
 
+// ProviderResolver turns an order's providerRef into a ready provider; *resolver.Resolver is the
+// real one, unit tests give a double.
+type ProviderResolver interface {
+	Resolve(ctx context.Context, namespace, name string) (*resolver.Resolved, error)
+}
+
 // PaymentOrderReconciler creates payments at providers, queries them as a fallback for lost
 // notifications, closes them at expiry and on delete. The logic is in paymentorder_sync.go.
 type PaymentOrderReconciler struct {
 	Client   client.Client
-	Resolver *resolver.Resolver
+	Resolver ProviderResolver
 	Recorder events.EventRecorder
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time

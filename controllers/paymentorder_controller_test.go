@@ -13,7 +13,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/kubepay/kubepay/api/v1alpha1"
-	"github.com/kubepay/kubepay/controllers"
 	"github.com/kubepay/kubepay/internal/testenv"
 	"github.com/kubepay/kubepay/internal/testfixture"
 	"github.com/kubepay/kubepay/providers/sandbox/gateway"
@@ -26,7 +25,7 @@ func TestCreateReachesAwaitingPaymentWithWorkingCheckoutURL(t *testing.T) {
 	o := f.WaitPhase("coffee", v1.PhaseAwaitingPayment, 30*time.Second)
 
 	if !controllersContainsFinalizer(o) {
-		t.Errorf("finalizer %s missing: %v", controllers.Finalizer, o.Finalizers)
+		t.Errorf("finalizer %s missing: %v", v1.Finalizer, o.Finalizers)
 	}
 	if o.Status.AmountMinor != 2500 || o.Status.OutTradeNo == "" || len(o.Status.OutTradeNo) > 32 || o.Status.ExpiresAt == nil || o.Status.ProviderPaymentID == "" {
 		t.Errorf("status not initialised: %+v", o.Status)
@@ -224,7 +223,7 @@ func TestTwoHundredOrdersAtOnce(t *testing.T) {
 
 func controllersContainsFinalizer(o *v1.PaymentOrder) bool {
 	for _, f := range o.Finalizers {
-		if f == controllers.Finalizer {
+		if f == v1.Finalizer {
 			return true
 		}
 	}

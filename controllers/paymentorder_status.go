@@ -3,11 +3,10 @@ package controllers
 import (
 	"context"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 
 	v1 "github.com/kubepay/kubepay/api/v1alpha1"
-	"github.com/kubepay/kubepay/internal/metrics"
+	"github.com/kubepay/kubepay/internal/settle"
 )
 
 // writeStatus writes the status once, only when it changed, with the read resourceVersion as an
@@ -28,26 +27,13 @@ func (s *orderSync) writeStatus(ctx context.Context) error {
 	return nil
 }
 
-// emit records the committed transitions: one metric sample each, and one Event for the
-// reconcile naming the whole path ("(new) -> Pending -> AwaitingPayment"). Events are API writes
-// like the status itself; one per transition doubled the create path's writes for no reader's
-// benefit, since history keeps every step.
+// emit tells of what this reconcile committed: its transitions (one Event naming the path, one
+// metric sample each) and its warnings.
 func (s *orderSync) emit() {
-	if n := len(s.applied); n > 0 {
-		path := phaseOrNone(s.applied[0].From)
-		for _, t := range s.applied {
-			metrics.OrderTransitions.WithLabelValues(string(t.From), string(t.To)).Inc()
-			path += " -> " + string(t.To)
-		}
-		last := s.applied[n-1]
-		typ := corev1.EventTypeNormal
-		if last.To == v1.PhaseFailed {
-			typ = corev1.EventTypeWarning
-		}
-		s.r.Recorder.Eventf(s.order, nil, typ, last.Reason, "Transition", "%s (source %s, outTradeNo %s)", path, last.Source, s.status.OutTradeNo)
-	}
+	e := settle.Emitter{Recorder: s.r.Recorder}
+	e.Transitions(s.order, s.applied)
 	for _, w := range s.warnings {
-		s.r.Recorder.Eventf(s.order, nil, corev1.EventTypeWarning, w.reason, "Reconcile", "%s", w.message)
+		e.Warning(s.order, w.reason, v1.ActionReconcile, w.message)
 	}
 	s.applied, s.warnings = nil, nil
 }

@@ -16,6 +16,7 @@ import (
 	v1 "github.com/kubepay/kubepay/api/v1alpha1"
 	"github.com/kubepay/kubepay/internal/money"
 	"github.com/kubepay/kubepay/internal/resolver"
+	"github.com/kubepay/kubepay/internal/settle"
 	"github.com/kubepay/kubepay/internal/statemachine"
 	"github.com/kubepay/kubepay/providers"
 )
@@ -47,9 +48,9 @@ func (r *PaymentOrderReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	if !order.DeletionTimestamp.IsZero() {
 		return r.finalize(ctx, order)
 	}
-	if !controllerutil.ContainsFinalizer(order, Finalizer) {
+	if !controllerutil.ContainsFinalizer(order, v1.Finalizer) {
 		patch := client.MergeFromWithOptions(order.DeepCopy(), client.MergeFromWithOptimisticLock{})
-		controllerutil.AddFinalizer(order, Finalizer)
+		controllerutil.AddFinalizer(order, v1.Finalizer)
 		if err := r.Client.Patch(ctx, order, patch); err != nil {
 			return ctrl.Result{}, fmt.Errorf("adding finalizer to PaymentOrder %s: %w", req.NamespacedName, err)
 		}
@@ -107,7 +108,7 @@ func (s *orderSync) run(ctx context.Context) (ctrl.Result, error) {
 func (s *orderSync) initialize() bool {
 	minor, err := money.ToMinor(s.order.Spec.Amount, s.order.Spec.Currency)
 	if err != nil || minor <= 0 {
-		s.setCondition(metav1.ConditionFalse, "InvalidAmount", fmt.Sprintf("amount %q %s cannot be taken: %v", s.order.Spec.Amount, s.order.Spec.Currency, err))
+		s.setCondition(metav1.ConditionFalse, v1.ReasonInvalidAmount, fmt.Sprintf("amount %q %s cannot be taken: %v", s.order.Spec.Amount, s.order.Spec.Currency, err))
 		return true
 	}
 	expiresAfter := 30 * time.Minute
@@ -144,7 +145,7 @@ func (s *orderSync) providerUnavailable(ctx context.Context, err error) (ctrl.Re
 // and the status write, the same key returns the same payment, never a second one.
 func (s *orderSync) create(ctx context.Context, rp *resolver.Resolved) (ctrl.Result, error) {
 	o := s.order
-	meta := map[string]string{"kubepay.io/namespace": o.Namespace, "kubepay.io/name": o.Name}
+	meta := map[string]string{v1.MetadataNamespace: o.Namespace, v1.MetadataName: o.Name}
 	for k, v := range o.Spec.Metadata {
 		meta[k] = string(v)
 	}
@@ -163,7 +164,7 @@ func (s *orderSync) create(ctx context.Context, rp *resolver.Resolved) (ctrl.Res
 			return s.retryableError(ctx, "create", err)
 		}
 		s.apply(statemachine.Event{Type: statemachine.CreateRejected, Source: v1.SourceController, At: s.now,
-			Reason: "ProviderRejected", Message: fmt.Sprintf("the provider refused the payment: %v", err)})
+			Reason: v1.ReasonProviderRejected, Message: fmt.Sprintf("the provider refused the payment: %v", err)})
 		return ctrl.Result{}, nil
 	}
 	s.apply(statemachine.Event{Type: statemachine.Created, Source: v1.SourceController, At: s.now,
@@ -219,22 +220,15 @@ func (s *orderSync) expire(ctx context.Context, rp *resolver.Resolved) (ctrl.Res
 // applyPayment feeds the provider's view of the payment to the state machine and reports whether
 // it settled the order.
 func (s *orderSync) applyPayment(p providers.Payment, source v1.TransitionSource) bool {
-	ev := statemachine.Event{Source: source, At: s.now, ProviderPaymentID: p.ID}
-	switch p.Status {
-	case providers.StatusSucceeded:
-		ev.Type, ev.Reason, ev.PaidAt = statemachine.Succeeded, v1.ReasonPaid, p.PaidAt
-		ev.PaidAmount, _ = money.FromMinor(p.AmountMinor, p.Currency)
-		if p.AmountMinor != s.status.AmountMinor || p.Currency != s.order.Spec.Currency {
-			// The provider's record disagrees with the order: never mark it paid on that.
-			s.warnings = append(s.warnings, warning{v1.ReasonNotificationRejected,
-				fmt.Sprintf("provider reports %d %s paid, order is %d %s; not marked paid", p.AmountMinor, p.Currency, s.status.AmountMinor, s.order.Spec.Currency)})
-			return false
-		}
-	case providers.StatusFailed:
-		ev.Type, ev.Reason = statemachine.PaymentFailed, v1.ReasonFailed
-	case providers.StatusClosed:
-		ev.Type, ev.Reason = statemachine.Closed, v1.ReasonExpired
-	default:
+	probe := s.order.DeepCopy()
+	probe.Status = s.status
+	ev, ok, err := settle.Decide(probe, nil, settle.FromPayment(p, source), s.now)
+	if err != nil {
+		// The provider's record disagrees with the order: never settle it on that.
+		s.warnings = append(s.warnings, warning{v1.ReasonNotificationRejected, err.Error()})
+		return false
+	}
+	if !ok {
 		return false
 	}
 	s.apply(ev)
@@ -245,7 +239,7 @@ func (s *orderSync) applyPayment(p providers.Payment, source v1.TransitionSource
 func (s *orderSync) apply(ev statemachine.Event) {
 	next, changed, err := statemachine.Next(s.status, ev)
 	if err != nil {
-		s.warnings = append(s.warnings, warning{"Irreconcilable", err.Error()})
+		s.warnings = append(s.warnings, warning{v1.ReasonIrreconcilable, err.Error()})
 		return
 	}
 	if changed {
@@ -293,11 +287,4 @@ func queryMax(p *v1.PaymentProvider) time.Duration {
 		return max(q.MaxInterval.Duration, queryInitial(p))
 	}
 	return max(DefaultQueryMax, queryInitial(p))
-}
-
-func phaseOrNone(p v1.Phase) string {
-	if p == "" {
-		return "(new)"
-	}
-	return string(p)
 }

@@ -29,7 +29,7 @@ import (
 // exact notify URL kubepay gives the provider.
 type PaymentProviderReconciler struct {
 	Client   client.Client
-	Resolver *resolver.Resolver
+	Resolver ProviderResolver
 	Recorder events.EventRecorder
 }
 
@@ -88,7 +88,7 @@ func (r *PaymentProviderReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		if cond.Status != metav1.ConditionTrue {
 			typ = corev1.EventTypeWarning
 		}
-		r.Recorder.Eventf(pp, nil, typ, cond.Reason, "Reconcile", "%s", cond.Message)
+		r.Recorder.Eventf(pp, nil, typ, cond.Reason, v1.ActionReconcile, "%s", cond.Message)
 	}
 	return ctrl.Result{}, nil
 }

@@ -5,22 +5,17 @@ import (
 	"errors"
 	"fmt"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/kubepay/kubepay/api/v1alpha1"
-	"github.com/kubepay/kubepay/internal/metrics"
-	"github.com/kubepay/kubepay/internal/money"
 	"github.com/kubepay/kubepay/internal/resolver"
+	"github.com/kubepay/kubepay/internal/settle"
 	"github.com/kubepay/kubepay/internal/statemachine"
 	"github.com/kubepay/kubepay/providers"
 )
-
-// ConditionNotificationRejected is set True on an order when a verified notification did not match it.
-const ConditionNotificationRejected = "NotificationRejected"
 
 // maxConflictRetries bounds re-decisions after optimistic-lock conflicts within one delivery;
 // past it the provider's retry takes over.
@@ -78,32 +73,23 @@ func (s *Server) applyLocked(ctx context.Context, rp *resolver.Resolved, n provi
 // result with that version's resourceVersion.
 func (s *Server) decideAndWrite(ctx context.Context, rp *resolver.Resolved, order *v1.PaymentOrder, n providers.Notification) (string, error) {
 	now := s.now()
-	if why := mismatch(order, rp.Spec, n); why != "" {
-		if err := s.recordRejection(ctx, order, n, why); err != nil {
+	emit := settle.Emitter{Recorder: s.Recorder}
+	ev, act, err := settle.Decide(order, rp.Spec, settle.FromNotification(n), now)
+	var mismatch *settle.MismatchError
+	if errors.As(err, &mismatch) {
+		if err := s.recordRejection(ctx, order, n, mismatch.Why); err != nil {
 			return ResultError, err
 		}
-		return ResultRejectedMismatch, fmt.Errorf("%w: PaymentOrder %s/%s, notification %s: %s", errMismatch, order.Namespace, order.Name, n.ID, why)
+		return ResultRejectedMismatch, err
 	}
-	ev := statemachine.Event{
-		Source: v1.SourceNotification, At: now, NotificationID: n.ID, NotificationType: n.Type,
-		ProviderPaymentID: n.ProviderPaymentID, PaidAt: n.OccurredAt,
-	}
-	switch n.Status {
-	case providers.StatusSucceeded:
-		ev.Type, ev.Reason = statemachine.Succeeded, v1.ReasonPaid
-		ev.PaidAmount, _ = money.FromMinor(n.AmountMinor, n.Currency)
-	case providers.StatusFailed:
-		ev.Type, ev.Reason = statemachine.PaymentFailed, v1.ReasonFailed
-	case providers.StatusClosed:
-		ev.Type, ev.Reason = statemachine.Closed, v1.ReasonExpired
-	default:
+	if !act {
 		return ResultIgnored, nil
 	}
 	next, changed, err := statemachine.Next(order.Status, ev)
 	if errors.Is(err, statemachine.ErrIrreconcilable) {
 		// Redelivery cannot fix this, so acknowledge; a person has to refund the payment.
-		s.Recorder.Eventf(order, nil, corev1.EventTypeWarning, "Irreconcilable", "Notification",
-			"notification %s: %v; refund payment %s manually", n.ID, err, n.ProviderPaymentID)
+		emit.Warning(order, v1.ReasonIrreconcilable, v1.ActionNotification,
+			fmt.Sprintf("notification %s: %v; refund payment %s manually", n.ID, err, n.ProviderPaymentID))
 		return ResultDuplicate, nil
 	}
 	if err != nil {
@@ -118,13 +104,7 @@ func (s *Server) decideAndWrite(ctx context.Context, rp *resolver.Resolved, orde
 	if err := s.Client.Status().Update(ctx, updated); err != nil {
 		return ResultError, err
 	}
-	t := next.History[len(next.History)-1]
-	metrics.OrderTransitions.WithLabelValues(string(t.From), string(t.To)).Inc()
-	typ := corev1.EventTypeNormal
-	if t.To == v1.PhaseFailed {
-		typ = corev1.EventTypeWarning
-	}
-	s.Recorder.Eventf(updated, nil, typ, t.Reason, "Notification", "%s -> %s by notification %s (%s)", t.From, t.To, n.ID, n.Type)
+	emit.Transitions(updated, next.History[len(next.History)-1:])
 	return ResultApplied, nil
 }
 
@@ -133,7 +113,7 @@ func (s *Server) decideAndWrite(ctx context.Context, rp *resolver.Resolved, orde
 func (s *Server) recordRejection(ctx context.Context, order *v1.PaymentOrder, n providers.Notification, why string) error {
 	updated := order.DeepCopy()
 	changed := meta.SetStatusCondition(&updated.Status.Conditions, metav1.Condition{
-		Type: ConditionNotificationRejected, Status: metav1.ConditionTrue, Reason: v1.ReasonNotificationRejected,
+		Type: v1.ConditionNotificationRejected, Status: metav1.ConditionTrue, Reason: v1.ReasonNotificationRejected,
 		Message: "notification " + n.ID + " rejected: " + why, LastTransitionTime: metav1.NewTime(s.now()),
 	})
 	if !changed {
@@ -142,6 +122,7 @@ func (s *Server) recordRejection(ctx context.Context, order *v1.PaymentOrder, n 
 	if err := s.Client.Status().Update(ctx, updated); err != nil {
 		return err
 	}
-	s.Recorder.Eventf(updated, nil, corev1.EventTypeWarning, v1.ReasonNotificationRejected, "Notification", "notification %s rejected: %s", n.ID, why)
+	settle.Emitter{Recorder: s.Recorder}.Warning(updated, v1.ReasonNotificationRejected, v1.ActionNotification,
+		fmt.Sprintf("notification %s rejected: %s", n.ID, why))
 	return nil
 }

@@ -8,18 +8,24 @@ import (
 	"testing"
 	"time"
 
+	k8sevents "k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/kubepay/kubepay/internal/resolver"
+	"github.com/kubepay/kubepay/internal/scheme"
 	"github.com/kubepay/kubepay/webhook"
 )
 
-// startLimited runs a callback server with a tight per-source limit on the shared manager's client.
+// startLimited runs a callback server with a tight per-source limit. Its client is an empty fake:
+// the limits act before any object is read, and what passes them finds no provider (404), which
+// is all these tests need to tell served from refused.
 func startLimited(t *testing.T, limit float64, burst int) string {
 	t.Helper()
+	c := fake.NewClientBuilder().WithScheme(scheme.New()).Build()
 	srv := &webhook.Server{
-		Addr: "127.0.0.1:0", Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
-		Resolver: &resolver.Resolver{Reader: mgr.GetClient()}, Recorder: mgr.GetEventRecorder("limits-test"),
+		Addr: "127.0.0.1:0", Client: c, APIReader: c,
+		Resolver: &resolver.Resolver{Reader: c}, Recorder: k8sevents.NewFakeRecorder(100),
 		Log: ctrl.Log.WithName("limits-test"), RateLimit: limit, RateBurst: burst,
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -8,6 +8,7 @@ import (
 
 	"github.com/kubepay/kubepay/internal/metrics"
 	"github.com/kubepay/kubepay/internal/resolver"
+	"github.com/kubepay/kubepay/internal/settle"
 	"github.com/kubepay/kubepay/providers"
 )
 
@@ -25,7 +26,7 @@ const (
 
 var (
 	errUnknownOrder = errors.New("no PaymentOrder with this out_trade_no")
-	errMismatch     = errors.New("notification does not match the order")
+	errMismatch     = settle.ErrMismatch
 )
 
 // handleNotify: read the raw body, let the provider verify it before anything is parsed, find the

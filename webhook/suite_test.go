@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/cluster"
 
+	v1 "github.com/kubepay/kubepay/api/v1alpha1"
 	"github.com/kubepay/kubepay/internal/index"
 	"github.com/kubepay/kubepay/internal/resolver"
 	"github.com/kubepay/kubepay/internal/scheme"
@@ -46,7 +47,7 @@ func startReplica(ctx context.Context, e *testenv.Env) (string, error) {
 	cl, err := cluster.New(e.Config, func(o *cluster.Options) {
 		o.Scheme = scheme.New()
 		o.Cache = cache.Options{ByObject: map[client.Object]cache.ByObject{
-			&corev1.Secret{}: {Label: labels.SelectorFromSet(labels.Set{resolver.CredentialsLabel: "true"})},
+			&corev1.Secret{}: {Label: labels.SelectorFromSet(labels.Set{v1.LabelCredentials: "true"})},
 		}}
 	})
 	if err != nil {

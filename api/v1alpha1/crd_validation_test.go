@@ -20,11 +20,15 @@ import (
 	v1 "github.com/kubepay/kubepay/api/v1alpha1"
 	"github.com/kubepay/kubepay/internal/money"
 	"github.com/kubepay/kubepay/internal/testenv"
+	"github.com/kubepay/kubepay/internal/testfixture"
 )
 
 var env *testenv.Env
 
 func TestMain(m *testing.M) {
+	if testfixture.Short() {
+		os.Exit(m.Run())
+	}
 	e, err := testenv.StartE()
 	if err != nil {
 		panic(err)

@@ -40,24 +40,6 @@ const (
 	SourceQuery        TransitionSource = "query"
 )
 
-// Condition types and reasons used on PaymentOrder and PaymentProvider.
-const (
-	ConditionReady = "Ready"
-
-	ReasonProviderNotFound     = "ProviderNotFound"
-	ReasonProviderNotReady     = "ProviderNotReady"
-	ReasonCredentialsInvalid   = "CredentialsInvalid"
-	ReasonCreating             = "Creating"
-	ReasonAwaitingPayment      = "AwaitingPayment"
-	ReasonProviderError        = "ProviderError"
-	ReasonPaid                 = "Paid"
-	ReasonFailed               = "Failed"
-	ReasonExpired              = "Expired"
-	ReasonCancelled            = "Cancelled"
-	ReasonNotificationRejected = "NotificationRejected"
-	ReasonCredentialsLoaded    = "CredentialsLoaded"
-)
-
 // PaymentOrderSpec is the intent to take one payment. It is immutable after create.
 // +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec is immutable after create"
 // +kubebuilder:validation:XValidation:rule="self.amount.matches('[1-9]')",message="amount must be greater than 0",fieldPath=".amount"
@@ -243,8 +225,4 @@ type PaymentOrderList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []PaymentOrder `json:"items"`
-}
-
-func init() {
-	SchemeBuilder.Register(&PaymentOrder{}, &PaymentOrderList{})
 }

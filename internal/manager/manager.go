@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	v1 "github.com/kubepay/kubepay/api/v1alpha1"
 	"github.com/kubepay/kubepay/controllers"
 	"github.com/kubepay/kubepay/internal/index"
 	"github.com/kubepay/kubepay/internal/resolver"
@@ -82,7 +83,7 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 		opts.Metrics.BindAddress = opts.MetricsBindAddress
 	}
 	// Only labelled Secrets enter the cache, so the manager never holds the cluster's other Secrets.
-	credentials := labels.SelectorFromSet(labels.Set{resolver.CredentialsLabel: "true"})
+	credentials := labels.SelectorFromSet(labels.Set{v1.LabelCredentials: "true"})
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme.New(),
 		Metrics:                 opts.Metrics,

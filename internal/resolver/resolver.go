@@ -27,9 +27,6 @@ var (
 	ErrSecretNotFound = errors.New("credentials Secret not found")
 )
 
-// CredentialsLabel marks the Secrets kubepay may read.
-const CredentialsLabel = "kubepay.io/credentials"
-
 // NotifyPath is the callback server's route for a provider.
 func NotifyPath(namespace, name string) string {
 	return "/notify/" + namespace + "/" + name
@@ -81,14 +78,14 @@ func (r *Resolver) Resolve(ctx context.Context, namespace, name string) (*Resolv
 	secret := &corev1.Secret{}
 	if err := r.Reader.Get(ctx, secretKey, secret); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, fmt.Errorf("%w: Secret %s of PaymentProvider %s (it must exist and be labelled %s=true)", ErrSecretNotFound, secretKey, key, CredentialsLabel)
+			return nil, fmt.Errorf("%w: Secret %s of PaymentProvider %s (it must exist and be labelled %s=true)", ErrSecretNotFound, secretKey, key, v1.LabelCredentials)
 		}
 		return nil, fmt.Errorf("reading Secret %s of PaymentProvider %s: %w", secretKey, key, err)
 	}
 	// The cache only holds labelled Secrets; a direct reader could return others, which kubepay
 	// must not use.
-	if secret.Labels[CredentialsLabel] != "true" {
-		return nil, fmt.Errorf("%w: Secret %s of PaymentProvider %s is not labelled %s=true", ErrSecretNotFound, secretKey, key, CredentialsLabel)
+	if secret.Labels[v1.LabelCredentials] != "true" {
+		return nil, fmt.Errorf("%w: Secret %s of PaymentProvider %s is not labelled %s=true", ErrSecretNotFound, secretKey, key, v1.LabelCredentials)
 	}
 
 	r.mu.Lock()

@@ -41,7 +41,7 @@ func objects(labelled bool, data map[string][]byte) (*v1.PaymentProvider, *corev
 	}
 	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "s", ResourceVersion: "1"}, Data: data}
 	if labelled {
-		s.Labels = map[string]string{CredentialsLabel: "true"}
+		s.Labels = map[string]string{v1.LabelCredentials: "true"}
 	}
 	return pp, s
 }

@@ -49,9 +49,22 @@ func AssetsDir() (string, error) {
 	return d, nil
 }
 
+// ShortSkip is why tests on a control plane skip under -short: they need kube-apiserver and etcd,
+// which `make test` builds and `go test -short` is meant to run without.
+const ShortSkip = "envtest: needs kube-apiserver and etcd; skipped under -short (make test runs it)"
+
+// SkipIfShort skips t under -short, with ShortSkip as the reason.
+func SkipIfShort(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip(ShortSkip)
+	}
+}
+
 // Start starts a control plane for the test and stops it when the test ends.
 func Start(t testing.TB) *Env {
 	t.Helper()
+	SkipIfShort(t)
 	e, err := StartE()
 	if err != nil {
 		t.Fatalf("starting envtest control plane: %v", err)
@@ -93,8 +106,13 @@ func StartE() (*Env, error) {
 }
 
 // Namespace creates a fresh namespace for one test so tests sharing a control plane never collide.
+// A nil Env is a suite's TestMain that did not start one under -short: the test skips.
 func (e *Env) Namespace(t testing.TB) string {
 	t.Helper()
+	if e == nil {
+		SkipIfShort(t)
+		t.Fatal("no control plane: the suite's TestMain did not start one")
+	}
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "kubepay-test-"}}
 	if err := e.Client.Create(t.Context(), ns); err != nil {
 		t.Fatalf("creating test namespace: %v", err)

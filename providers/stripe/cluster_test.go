@@ -19,6 +19,7 @@ var cluster struct {
 
 func startCluster(t testing.TB) (*testenv.Env, *testfixture.Manager) {
 	t.Helper()
+	testenv.SkipIfShort(t)
 	cluster.once.Do(func() {
 		cluster.env, cluster.err = testenv.StartE()
 		if cluster.err != nil {

@@ -14,7 +14,6 @@ import (
 	v1 "github.com/kubepay/kubepay/api/v1alpha1"
 	"github.com/kubepay/kubepay/internal/testenv"
 	"github.com/kubepay/kubepay/providers/stripe"
-	"github.com/kubepay/kubepay/webhook"
 )
 
 // TestOrderPaidByStripeWebhook is the whole flow on a real API server and manager: the order gets
@@ -132,7 +131,7 @@ func TestStripeWebhookCases(t *testing.T) {
 			if after.Status.Phase != v1.PhaseAwaitingPayment || after.Status.PaidAt != nil || !equality.Semantic.DeepEqual(after.Status.History, before.Status.History) {
 				t.Errorf("order changed: phase %s, history %+v", after.Status.Phase, after.Status.History)
 			}
-			rejected := meta.FindStatusCondition(after.Status.Conditions, webhook.ConditionNotificationRejected)
+			rejected := meta.FindStatusCondition(after.Status.Conditions, v1.ConditionNotificationRejected)
 			if tt.rejected != (rejected != nil) {
 				t.Errorf("NotificationRejected condition %+v, want present = %v", rejected, tt.rejected)
 			}

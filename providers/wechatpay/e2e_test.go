@@ -12,7 +12,6 @@ import (
 	v1 "github.com/kubepay/kubepay/api/v1alpha1"
 	"github.com/kubepay/kubepay/providers/internal/providertest"
 	"github.com/kubepay/kubepay/providers/wechatpay/internal/fakegateway"
-	"github.com/kubepay/kubepay/webhook"
 )
 
 // e2e is one namespace on a real control plane with the kubepay manager and a fake WeChat Pay.
@@ -93,7 +92,7 @@ func TestEndToEnd(t *testing.T) {
 		if got.Status.Phase != v1.PhaseAwaitingPayment || got.Status.PaidAt != nil {
 			t.Fatalf("%s: order moved to %s", tc.name, got.Status.Phase)
 		}
-		if c := meta.FindStatusCondition(got.Status.Conditions, webhook.ConditionNotificationRejected); c == nil || c.Status != metav1.ConditionTrue {
+		if c := meta.FindStatusCondition(got.Status.Conditions, v1.ConditionNotificationRejected); c == nil || c.Status != metav1.ConditionTrue {
 			t.Errorf("%s: no NotificationRejected condition: %+v", tc.name, got.Status.Conditions)
 		}
 	}

@@ -1,0 +1,67 @@
+package v1alpha1
+
+// Condition types kubepay sets on its objects' status.conditions.
+const (
+	// ConditionReady is True while the object is where it should be: a PaymentOrder with a payment
+	// to pay or settled, a PaymentProvider whose credentials work.
+	ConditionReady = "Ready"
+	// ConditionNotificationRejected is True on a PaymentOrder after a verified notification did not
+	// match it (amount, currency, merchant, payment id); the message names the notification.
+	ConditionNotificationRejected = "NotificationRejected"
+)
+
+// Reasons of PaymentOrder conditions, history entries and Events. A reason is CamelCase and
+// stable: alerts and scripts match on it, so a reason is never renamed, only added.
+const (
+	// ReasonCreating: the order was initialised and its payment is being created.
+	ReasonCreating = "Creating"
+	// ReasonAwaitingPayment: the payment exists; the customer pays at status.paymentURL.
+	ReasonAwaitingPayment = "AwaitingPayment"
+	// ReasonPaid: the provider reports the money moved.
+	ReasonPaid = "Paid"
+	// ReasonFailed: the customer's payment failed at the provider.
+	ReasonFailed = "Failed"
+	// ReasonExpired: the order was not paid by expiresAt and was closed at the provider.
+	ReasonExpired = "Expired"
+	// ReasonCancelled: the payment was closed before expiresAt (deleted order, closed elsewhere).
+	ReasonCancelled = "Cancelled"
+	// ReasonInvalidAmount: spec.amount cannot be converted for the currency (the CRD's rules
+	// should have refused it).
+	ReasonInvalidAmount = "InvalidAmount"
+	// ReasonProviderRejected: the provider refused to create the payment, terminally.
+	ReasonProviderRejected = "ProviderRejected"
+	// ReasonProviderError: a provider call failed in a way worth retrying; retried with backoff.
+	ReasonProviderError = "ProviderError"
+	// ReasonProviderNotFound: the order's PaymentProvider does not exist (yet).
+	ReasonProviderNotFound = "ProviderNotFound"
+	// ReasonProviderNotReady: the PaymentProvider exists but cannot be used.
+	ReasonProviderNotReady = "ProviderNotReady"
+	// ReasonCredentialsInvalid: the credentials Secret is missing, unlabelled or does not parse.
+	ReasonCredentialsInvalid = "CredentialsInvalid"
+	// ReasonNotificationRejected: a verified notification did not match the order.
+	ReasonNotificationRejected = "NotificationRejected"
+	// ReasonIrreconcilable: the provider reports money moved for an order that is already closed.
+	ReasonIrreconcilable = "Irreconcilable"
+	// ReasonCloseSkipped: a deleted order's payment could not be closed (its provider is gone).
+	ReasonCloseSkipped = "CloseSkipped"
+	// ReasonPaidBeforeDeletion: the payment of an order being deleted turned out to be paid.
+	ReasonPaidBeforeDeletion = "PaidBeforeDeletion"
+)
+
+// Reasons of PaymentProvider conditions and Events.
+const (
+	// ReasonCredentialsLoaded: the credentials Secret loads and parses.
+	ReasonCredentialsLoaded = "CredentialsLoaded"
+)
+
+// Event actions: what kubepay was doing when it emitted an Event (events.k8s.io/v1 action).
+const (
+	// ActionTransition: a phase transition was written to status.
+	ActionTransition = "Transition"
+	// ActionReconcile: the controller's reconcile found something worth telling.
+	ActionReconcile = "Reconcile"
+	// ActionNotification: the callback server handled a notification.
+	ActionNotification = "Notification"
+	// ActionDelete: the finalizer handled a deletion.
+	ActionDelete = "Delete"
+)
