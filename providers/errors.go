@@ -14,8 +14,16 @@ var (
 	ErrSignature = errors.New("notification verification failed")
 	// ErrMalformed: a verified notification could not be parsed.
 	ErrMalformed = errors.New("malformed notification")
-	// ErrCredentials: the provider's Secret is missing keys or they do not parse.
+	// ErrCredentials: the provider's Secret is missing keys or they do not parse, or the
+	// provider refused them (401/403, invalid signature or app id).
 	ErrCredentials = errors.New("invalid provider credentials")
+	// ErrPayableUntilExpiry: the provider has no payment to close yet, but the link kubepay handed
+	// out stays payable until the payment's expiry (Alipay page/wap create no trade until the
+	// buyer opens the link). Not closed: whoever needed it closed must wait for the expiry.
+	ErrPayableUntilExpiry = errors.New("no payment to close yet, but its link stays payable until it expires")
+	// ErrRefundExceedsPayment: the provider refused a refund because it would exceed what is
+	// left of the payment.
+	ErrRefundExceedsPayment = errors.New("refund exceeds the refundable amount of the payment")
 )
 
 // Error is a provider call failure, classified so the controller knows whether to retry.

@@ -6,9 +6,10 @@ import (
 	"net/http"
 )
 
-// ErrNotImplemented is what a ProviderFns call without its function answers, so a unit test
-// that reaches a call it did not expect fails on a clear error instead of a nil dereference.
-var ErrNotImplemented = errors.New("provider call not set in this ProviderFns")
+// ErrNotImplemented is what a call without an implementation answers: a ProviderFns call whose
+// function is not set (so a unit test
+// that reaches a call it did not expect fails on a clear error), or a provider that lacks it.
+var ErrNotImplemented = errors.New("provider call not implemented")
 
 // ProviderFns is a Provider whose calls are function fields, for unit tests of the code that
 // drives providers (in the spirit of crossplane's ExternalClientFns): each test sets the calls it
@@ -20,6 +21,9 @@ type ProviderFns struct {
 	CloseFn             func(ctx context.Context, outTradeNo, providerPaymentID string) error
 	ParseNotificationFn func(ctx context.Context, r *http.Request, body []byte) (Notification, error)
 	AckFn               func(w http.ResponseWriter, err error)
+	VerifyFn            func(ctx context.Context) error
+	RefundFn            func(ctx context.Context, req RefundRequest) (Refund, error)
+	QueryRefundFn       func(ctx context.Context, req RefundRequest) (Refund, error)
 }
 
 var _ Provider = &ProviderFns{}
@@ -71,4 +75,28 @@ func (p *ProviderFns) Ack(w http.ResponseWriter, err error) {
 		return
 	}
 	Acknowledge(w, err, "text/plain; charset=utf-8", "success", "fail")
+}
+
+// Verify calls VerifyFn, or accepts the credentials.
+func (p *ProviderFns) Verify(ctx context.Context) error {
+	if p.VerifyFn == nil {
+		return nil
+	}
+	return p.VerifyFn(ctx)
+}
+
+// Refund calls RefundFn.
+func (p *ProviderFns) Refund(ctx context.Context, req RefundRequest) (Refund, error) {
+	if p.RefundFn == nil {
+		return Refund{}, Terminal("refund", "", ErrNotImplemented)
+	}
+	return p.RefundFn(ctx, req)
+}
+
+// QueryRefund calls QueryRefundFn.
+func (p *ProviderFns) QueryRefund(ctx context.Context, req RefundRequest) (Refund, error) {
+	if p.QueryRefundFn == nil {
+		return Refund{}, Terminal("query_refund", "", ErrNotImplemented)
+	}
+	return p.QueryRefundFn(ctx, req)
 }

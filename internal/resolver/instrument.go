@@ -55,3 +55,24 @@ func (i instrumented) Close(ctx context.Context, outTradeNo, id string) error {
 	observe(i.Type(), "close", start, err)
 	return err
 }
+
+func (i instrumented) Verify(ctx context.Context) error {
+	start := time.Now()
+	err := i.Provider.Verify(ctx)
+	observe(i.Type(), "verify", start, err)
+	return err
+}
+
+func (i instrumented) Refund(ctx context.Context, req providers.RefundRequest) (providers.Refund, error) {
+	start := time.Now()
+	r, err := i.Provider.Refund(ctx, req)
+	observe(i.Type(), "refund", start, err)
+	return r, err
+}
+
+func (i instrumented) QueryRefund(ctx context.Context, req providers.RefundRequest) (providers.Refund, error) {
+	start := time.Now()
+	r, err := i.Provider.QueryRefund(ctx, req)
+	observe(i.Type(), "query_refund", start, err)
+	return r, err
+}
