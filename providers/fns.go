@@ -7,8 +7,8 @@ import (
 )
 
 // ErrNotImplemented is what a call without an implementation answers: a ProviderFns call whose
-// function is not set (so a unit test
-// that reaches a call it did not expect fails on a clear error), or a provider that lacks it.
+// function is not set (so a unit test that reaches a call it did not expect fails on a clear
+// error), or a provider that lacks the call.
 var ErrNotImplemented = errors.New("provider call not implemented")
 
 // ProviderFns is a Provider whose calls are function fields, for unit tests of the code that
