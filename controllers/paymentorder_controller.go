@@ -33,14 +33,19 @@ const (
 // real one, unit tests give a double.
 type ProviderResolver interface {
 	Resolve(ctx context.Context, namespace, name string) (*resolver.Resolved, error)
+	// ResolveForClose may answer with a client remembered from a Secret that is gone, to close
+	// and query payments that exist, never to create one.
+	ResolveForClose(ctx context.Context, namespace, name string) (*resolver.Resolved, error)
 }
 
 // PaymentOrderReconciler creates payments at providers, queries them as a fallback for lost
 // notifications, closes them at expiry and on delete. The logic is in paymentorder_sync.go.
 type PaymentOrderReconciler struct {
-	Client   client.Client
-	Resolver ProviderResolver
-	Recorder events.EventRecorder
+	Client client.Client
+	// APIReader reads around the cache: the out_trade_no claims (Leases are not cached).
+	APIReader client.Reader
+	Resolver  ProviderResolver
+	Recorder  events.EventRecorder
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// MaxConcurrentReconciles bounds parallel reconciles (and so parallel provider calls).

@@ -130,8 +130,9 @@ func TestProviderMissingThenCreated(t *testing.T) {
 	testenv.Eventually(t, 30*time.Second, func() (bool, string) {
 		o := f.Get("early")
 		c := meta.FindStatusCondition(o.Status.Conditions, v1.ConditionReady)
-		return o.Status.Phase == v1.PhasePending && c != nil && c.Reason == v1.ReasonProviderNotFound,
-			fmt.Sprintf("phase %q condition %+v, want Pending with ProviderNotFound", o.Status.Phase, c)
+		// Uninitialised: the out_trade_no depends on the provider's outTradeNoPrefix.
+		return o.Status.Phase == "" && c != nil && c.Reason == v1.ReasonProviderNotFound,
+			fmt.Sprintf("phase %q condition %+v, want no phase yet and ProviderNotFound", o.Status.Phase, c)
 	})
 	waitEvent(t, f.NS, "early", v1.ReasonProviderNotFound)
 	f.CreateSecret(gatewaytest.Secret(gw, gatewaytest.APIKey))

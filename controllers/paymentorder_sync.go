@@ -82,14 +82,14 @@ func (r *PaymentOrderReconciler) Reconcile(ctx context.Context, req ctrl.Request
 
 // run decides this reconcile. A returned error is retryable and goes through the rate limiter.
 func (s *orderSync) run(ctx context.Context) (ctrl.Result, error) {
-	if s.status.Phase == "" {
-		if done := s.initialize(); done {
-			return ctrl.Result{}, nil
-		}
-	}
 	rp, err := s.r.Resolver.Resolve(ctx, s.order.Namespace, s.order.Spec.ProviderRef.Name)
 	if err != nil {
 		return s.providerUnavailable(ctx, err)
+	}
+	if s.status.Phase == "" {
+		if done, err := s.initialize(ctx, rp); done || err != nil {
+			return ctrl.Result{}, err
+		}
 	}
 	if s.status.ExpiresAt != nil && !s.now.Before(s.status.ExpiresAt.Time) {
 		return s.expire(ctx, rp)
@@ -103,13 +103,34 @@ func (s *orderSync) run(ctx context.Context) (ctrl.Result, error) {
 	return ctrl.Result{}, nil
 }
 
-// initialize derives the fields every later step relies on. It reports true when the order can
-// go no further (its amount does not convert, which the CRD's rules should have prevented).
-func (s *orderSync) initialize() bool {
+// initialize derives the fields every later step relies on and claims the out_trade_no, before
+// any provider call. It reports true when the order can go no further: its amount does not
+// convert (the CRD's rules should have prevented it), its out_trade_no breaks the providers' rules,
+// or another order of the provider holds it already.
+func (s *orderSync) initialize(ctx context.Context, rp *resolver.Resolved) (bool, error) {
 	minor, err := money.ToMinor(s.order.Spec.Amount, s.order.Spec.Currency)
 	if err != nil || minor <= 0 {
 		s.setCondition(metav1.ConditionFalse, v1.ReasonInvalidAmount, fmt.Sprintf("amount %q %s cannot be taken: %v", s.order.Spec.Amount, s.order.Spec.Currency, err))
-		return true
+		return true, nil
+	}
+	otn := OutTradeNo(s.order, rp.Spec.Spec.OutTradeNoPrefix)
+	if why := validOutTradeNo(otn); why != "" {
+		s.apply(statemachine.Event{Type: statemachine.CreateRejected, Source: v1.SourceController, At: s.now,
+			Reason: v1.ReasonInvalidOrderID, Message: why})
+		return true, nil
+	}
+	holder, err := s.r.claim(ctx, s.order, otn)
+	if err != nil {
+		return true, err
+	}
+	if holder.uid != string(s.order.UID) {
+		// Never touch the holder's payment: no create, no query, no close, no outTradeNo in status
+		// (so notifications keep finding the holder alone).
+		s.apply(statemachine.Event{Type: statemachine.CreateRejected, Source: v1.SourceController, At: s.now,
+			Reason: v1.ReasonDuplicateOrderID,
+			Message: fmt.Sprintf("out_trade_no %s is already used by PaymentOrder %s/%s at PaymentProvider %s; give this order another spec.orderID",
+				otn, s.order.Namespace, holder.name, s.order.Spec.ProviderRef.Name)})
+		return true, nil
 	}
 	expiresAfter := 30 * time.Minute
 	if s.order.Spec.ExpiresAfter != nil {
@@ -118,22 +139,16 @@ func (s *orderSync) initialize() bool {
 	// From the creation time, not from now: a re-run derives the same expiry.
 	s.apply(statemachine.Event{
 		Type: statemachine.Initialized, Source: v1.SourceController, At: s.now, Reason: v1.ReasonCreating,
-		OutTradeNo: OutTradeNo(s.order), AmountMinor: minor,
+		OutTradeNo: otn, AmountMinor: minor,
 		ExpiresAt: s.order.CreationTimestamp.Add(expiresAfter),
 	})
-	return false
+	return false, nil
 }
 
 // providerUnavailable records why the provider cannot be used and waits: the order does not fail,
 // and the watches on PaymentProviders and Secrets bring it back as soon as they are fixed.
 func (s *orderSync) providerUnavailable(ctx context.Context, err error) (ctrl.Result, error) {
-	reason := v1.ReasonProviderNotReady
-	switch {
-	case errors.Is(err, resolver.ErrProviderNotFound):
-		reason = v1.ReasonProviderNotFound
-	case errors.Is(err, resolver.ErrSecretNotFound), errors.Is(err, providers.ErrCredentials):
-		reason = v1.ReasonCredentialsInvalid
-	}
+	reason := reasonFor(err)
 	if s.setCondition(metav1.ConditionFalse, reason, err.Error()) {
 		s.warnings = append(s.warnings, warning{reason, err.Error()})
 	}
@@ -158,9 +173,12 @@ func (s *orderSync) create(ctx context.Context, rp *resolver.Resolved) (ctrl.Res
 		AmountMinor: s.status.AmountMinor, Amount: amount, Currency: o.Spec.Currency, Channel: o.Spec.Channel,
 		Subject: o.Spec.Subject, Description: o.Spec.Description, ReturnURL: o.Spec.ReturnURL,
 		NotifyURL: resolver.NotifyURL(rp.Spec), ExpiresAt: s.status.ExpiresAt.Time, Metadata: meta,
+		PayerClientIP: o.Spec.PayerClientIP,
 	})
 	if err != nil {
-		if providers.IsRetryable(err) {
+		// Refused credentials are the account's problem, not the order's: wait for the Secret
+		// to be fixed (its watch brings the order back) instead of failing the order for good.
+		if providers.IsRetryable(err) || errors.Is(err, providers.ErrCredentials) {
 			return s.retryableError(ctx, "create", err)
 		}
 		s.apply(statemachine.Event{Type: statemachine.CreateRejected, Source: v1.SourceController, At: s.now,
@@ -168,7 +186,7 @@ func (s *orderSync) create(ctx context.Context, rp *resolver.Resolved) (ctrl.Res
 		return ctrl.Result{}, nil
 	}
 	s.apply(statemachine.Event{Type: statemachine.Created, Source: v1.SourceController, At: s.now,
-		ProviderPaymentID: p.ID, PaymentURL: p.PaymentURL, Reason: v1.ReasonAwaitingPayment,
+		ProviderPaymentID: p.ID, PaymentURL: p.PaymentURL, PaymentExpiresAt: p.ExpiresAt, Reason: v1.ReasonAwaitingPayment,
 		Message: "payment created at the provider; the customer pays at status.paymentURL"})
 	// A replayed create may find the payment already settled.
 	s.applyPayment(p, v1.SourceController)
@@ -235,11 +253,15 @@ func (s *orderSync) applyPayment(p providers.Payment, source v1.TransitionSource
 	return s.status.Phase.Terminal()
 }
 
-// apply runs the state machine; irreconcilable events become warnings, never phase changes.
+// apply runs the state machine; an event it refuses becomes a warning, never a phase change.
 func (s *orderSync) apply(ev statemachine.Event) {
 	next, changed, err := statemachine.Next(s.status, ev)
 	if err != nil {
-		s.warnings = append(s.warnings, warning{v1.ReasonIrreconcilable, err.Error()})
+		reason := v1.ReasonIrreconcilable
+		if errors.Is(err, statemachine.ErrTooManyLatePayments) {
+			reason = v1.ReasonLatePayment
+		}
+		s.warnings = append(s.warnings, warning{reason, err.Error()})
 		return
 	}
 	if changed {
@@ -249,9 +271,13 @@ func (s *orderSync) apply(ev statemachine.Event) {
 }
 
 func (s *orderSync) retryableError(ctx context.Context, op string, err error) (ctrl.Result, error) {
-	msg := fmt.Sprintf("provider %s failed, retrying with backoff: %v", op, err)
-	if s.setCondition(metav1.ConditionFalse, v1.ReasonProviderError, msg) {
-		s.warnings = append(s.warnings, warning{v1.ReasonProviderError, msg})
+	reason, msg := v1.ReasonProviderError, fmt.Sprintf("provider %s failed, retrying with backoff: %v", op, err)
+	if errors.Is(err, providers.ErrCredentials) {
+		reason = v1.ReasonCredentialsInvalid
+		msg = fmt.Sprintf("the provider refused the credentials at %s; waiting for the Secret to be fixed: %v", op, err)
+	}
+	if s.setCondition(metav1.ConditionFalse, reason, msg) {
+		s.warnings = append(s.warnings, warning{reason, msg})
 	}
 	return ctrl.Result{}, fmt.Errorf("PaymentOrder %s/%s: %w", s.order.Namespace, s.order.Name, err)
 }

@@ -61,6 +61,13 @@ func TestSyncDecisions(t *testing.T) {
 			}},
 			wantPhase: v1.PhasePending, wantCalls: "create " + testOTN, wantCondition: v1.ReasonProviderError,
 			wantEvent: "Warning ProviderError", wantErr: true},
+		{name: "create refused: credentials", why: "a provider refusing the credentials is the account's problem: the order waits for the Secret to be fixed, it does not fail",
+			order: testOrder(v1.PhasePending),
+			prov: providers.ProviderFns{CreateFn: func(context.Context, providers.Order) (providers.Payment, error) {
+				return providers.Payment{}, providers.Terminal("create", "401", fmt.Errorf("%w: key revoked", providers.ErrCredentials))
+			}},
+			wantPhase: v1.PhasePending, wantCalls: "create " + testOTN, wantCondition: v1.ReasonCredentialsInvalid,
+			wantEvent: "Warning CredentialsInvalid", wantErr: true},
 		{name: "create refused terminally", why: "a refusal that retrying cannot fix fails the order with the provider's reason",
 			order: testOrder(v1.PhasePending),
 			prov: providers.ProviderFns{CreateFn: func(context.Context, providers.Order) (providers.Payment, error) {
@@ -68,9 +75,9 @@ func TestSyncDecisions(t *testing.T) {
 			}},
 			wantPhase: v1.PhaseFailed, wantCalls: "create " + testOTN, wantReasons: v1.ReasonProviderRejected,
 			wantCondition: v1.ReasonProviderRejected, wantEvent: "Warning ProviderRejected"},
-		{name: "provider missing", why: "an order may be applied before its provider; it waits, and the provider watch brings it back",
+		{name: "provider missing", why: "an order may be applied before its provider; it waits uninitialised (the out_trade_no depends on the provider's prefix), and the provider watch brings it back",
 			order: testOrder(""), resolveErr: fmt.Errorf("%w: shop/sandbox", resolver.ErrProviderNotFound),
-			wantPhase: v1.PhasePending, wantCalls: "", wantCondition: v1.ReasonProviderNotFound,
+			wantPhase: "", wantCalls: "", wantCondition: v1.ReasonProviderNotFound,
 			wantEvent: "Warning ProviderNotFound", wantErr: true},
 		{name: "credentials missing", why: "a missing or unlabelled Secret is a credentials problem, waited out like a missing provider",
 			order: testOrder(v1.PhasePending), resolveErr: fmt.Errorf("%w: Secret shop/creds", resolver.ErrSecretNotFound),
@@ -205,4 +212,61 @@ func containsPrefix(list []string, prefix string) bool {
 		}
 	}
 	return false
+}
+
+// TestInitializeClaimsTheOutTradeNo: the out_trade_no is claimed before any provider call, and an
+// order that cannot have it fails at once without touching any payment.
+func TestInitializeClaimsTheOutTradeNo(t *testing.T) {
+	created := func(context.Context, providers.Order) (providers.Payment, error) { return payment(providers.StatusOpen), nil }
+	tests := []struct {
+		name       string
+		why        string
+		prefix     string
+		orderID    string
+		claimedBy  string
+		wantPhase  v1.Phase
+		wantReason string
+		wantCalls  string
+	}{
+		{name: "free", why: "the first order with an out_trade_no claims it and creates its payment",
+			wantPhase: v1.PhaseAwaitingPayment, wantCalls: "create " + testOTN},
+		{name: "claimed by itself", why: "a claim left by this order's earlier reconcile (crash before the status write) is its own",
+			claimedBy: string(testUID), wantPhase: v1.PhaseAwaitingPayment, wantCalls: "create " + testOTN},
+		{name: "claimed by another order", why: "two orders with one orderID: the second fails before any provider call and never learns the first one's payment",
+			claimedBy: "first-order-uid", wantPhase: v1.PhaseFailed, wantReason: v1.ReasonDuplicateOrderID, wantCalls: ""},
+		{name: "too long with the prefix", why: "prefix and orderID past 32 characters would be refused or cut by a provider",
+			prefix: "shop_namespace_a", orderID: "ORDER-0000000000000000001", wantPhase: v1.PhaseFailed, wantReason: v1.ReasonInvalidOrderID, wantCalls: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := testOrder("")
+			o.Spec.OrderID = tt.orderID
+			h := newHarness(t, o, &providers.ProviderFns{CreateFn: created}, nil)
+			h.pp.Spec.OutTradeNoPrefix = tt.prefix
+			if tt.claimedBy != "" {
+				h.claim(testOTN, tt.claimedBy)
+			}
+			if _, err := h.reconcile(); err != nil {
+				t.Fatalf("%s: %v", tt.why, err)
+			}
+			got := h.order()
+			if got.Status.Phase != tt.wantPhase {
+				t.Fatalf("%s: phase %q, want %q (history %+v)", tt.why, got.Status.Phase, tt.wantPhase, got.Status.History)
+			}
+			if c := strings.Join(h.calls, ";"); c != tt.wantCalls {
+				t.Errorf("%s: provider calls %q, want %q", tt.why, c, tt.wantCalls)
+			}
+			if tt.wantReason != "" {
+				if !strings.HasSuffix(lastReasons(got), tt.wantReason) || got.Status.OutTradeNo != "" {
+					t.Errorf("%s: history %q and outTradeNo %q; want reason %s and no outTradeNo (notifications must keep finding the holder alone)",
+						tt.why, lastReasons(got), got.Status.OutTradeNo, tt.wantReason)
+				}
+				return
+			}
+			holder, err := h.r.ClaimHolderForTest(context.Background(), got, testOTN)
+			if err != nil || holder != string(testUID) {
+				t.Errorf("%s: claim held by %q (err %v), want this order", tt.why, holder, err)
+			}
+		})
+	}
 }

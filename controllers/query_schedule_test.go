@@ -42,20 +42,25 @@ func TestOutTradeNo(t *testing.T) {
 	tests := []struct {
 		name  string
 		order v1.PaymentOrder
-		want  string
+		prefix string
+		want   string
 	}{
 		{"spec.orderID is the merchant's own reference and wins",
-			v1.PaymentOrder{ObjectMeta: metav1.ObjectMeta{UID: "0b7e4c1a-1d2e-4f5a-8b9c-0d1e2f3a4b5c"}, Spec: v1.PaymentOrderSpec{OrderID: "ORDER-1001"}}, "ORDER-1001"},
+			v1.PaymentOrder{ObjectMeta: metav1.ObjectMeta{UID: "0b7e4c1a-1d2e-4f5a-8b9c-0d1e2f3a4b5c"}, Spec: v1.PaymentOrderSpec{OrderID: "ORDER-1001"}}, "", "ORDER-1001"},
 		{"without it the UID, minus dashes, fits every provider's 32-character limit",
-			v1.PaymentOrder{ObjectMeta: metav1.ObjectMeta{UID: "0b7e4c1a-1d2e-4f5a-8b9c-0d1e2f3a4b5c"}}, "0b7e4c1a1d2e4f5a8b9c0d1e2f3a4b5c"},
+			v1.PaymentOrder{ObjectMeta: metav1.ObjectMeta{UID: "0b7e4c1a-1d2e-4f5a-8b9c-0d1e2f3a4b5c"}}, "", "0b7e4c1a1d2e4f5a8b9c0d1e2f3a4b5c"},
+		{"the provider's prefix keeps namespaces sharing a merchant account apart",
+			v1.PaymentOrder{ObjectMeta: metav1.ObjectMeta{UID: "0b7e4c1a-1d2e-4f5a-8b9c-0d1e2f3a4b5c"}, Spec: v1.PaymentOrderSpec{OrderID: "ORDER-1001"}}, "shopA_", "shopA_ORDER-1001"},
+		{"with a prefix the UID part is cut so the whole still fits 32",
+			v1.PaymentOrder{ObjectMeta: metav1.ObjectMeta{UID: "0b7e4c1a-1d2e-4f5a-8b9c-0d1e2f3a4b5c"}}, "shopA_", "shopA_0b7e4c1a1d2e4f5a8b9c0d1e2f"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := OutTradeNo(&tt.order)
+			got := OutTradeNo(&tt.order, tt.prefix)
 			if got != tt.want || len(got) > 32 {
 				t.Fatalf("OutTradeNo = %q, want %q (at most 32 chars)", got, tt.want)
 			}
-			if again := OutTradeNo(&tt.order); again != got {
+			if again := OutTradeNo(&tt.order, tt.prefix); again != got {
 				t.Fatal("OutTradeNo is not stable across calls")
 			}
 		})

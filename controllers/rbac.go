@@ -2,13 +2,16 @@ package controllers
 
 // The manager's permissions, exactly what the controller and the callback server use. Secrets are
 // read-only and, through the cache's label selector, only those labelled kubepay.io/credentials=true
-// are ever listed into memory.
+// are ever listed into memory. Leases: get and create only, for the out_trade_no claims (owned by
+// their orders, so the garbage collector deletes them).
 
 // +kubebuilder:rbac:groups=kubepay.io,resources=paymentorders,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=kubepay.io,resources=paymentorders/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=kubepay.io,resources=paymentorders/finalizers,verbs=update
-// +kubebuilder:rbac:groups=kubepay.io,resources=paymentproviders,verbs=get;list;watch
+// +kubebuilder:rbac:groups=kubepay.io,resources=paymentproviders,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=kubepay.io,resources=paymentproviders/finalizers,verbs=update
 // +kubebuilder:rbac:groups=kubepay.io,resources=paymentproviders/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;create
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
@@ -47,6 +48,10 @@ func (s stubResolver) Resolve(context.Context, string, string) (*resolver.Resolv
 	return s.rp, s.err
 }
 
+func (s stubResolver) ResolveForClose(context.Context, string, string) (*resolver.Resolved, error) {
+	return s.rp, s.err
+}
+
 // harness is one reconciler on one order.
 type harness struct {
 	t     *testing.T
@@ -56,6 +61,8 @@ type harness struct {
 	r     *controllers.PaymentOrderReconciler
 	calls []string
 	key   client.ObjectKey
+	// pp is the PaymentProvider the resolver answers with (tests may change its spec).
+	pp *v1.PaymentProvider
 }
 
 // newHarness stores order in a fake client and wires a reconciler to prov (resolveErr, when set,
@@ -70,7 +77,8 @@ func newHarness(t *testing.T, order *v1.PaymentOrder, prov *providers.ProviderFn
 			Query: &v1.QuerySettings{InitialInterval: &metav1.Duration{Duration: 30 * time.Second}}},
 	}
 	res := stubResolver{rp: &resolver.Resolved{Spec: pp, Provider: h.record(prov)}, err: resolveErr}
-	h.r = &controllers.PaymentOrderReconciler{Client: h.c, Resolver: res, Recorder: h.rec, Now: func() time.Time { return h.now }}
+	h.pp = pp
+	h.r = &controllers.PaymentOrderReconciler{Client: h.c, APIReader: h.c, Resolver: res, Recorder: h.rec, Now: func() time.Time { return h.now }}
 	return h
 }
 
@@ -89,6 +97,20 @@ func (h *harness) record(p *providers.ProviderFns) *providers.ProviderFns {
 			h.calls = append(h.calls, "close "+otn)
 			return p.Close(ctx, otn, id)
 		},
+	}
+}
+
+// claim stores the Lease that claims otn at the test provider for the order with uid, as the
+// controller would have created it.
+func (h *harness) claim(otn, uid string) {
+	h.t.Helper()
+	l := &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Namespace: h.key.Namespace, Name: controllers.ClaimName(h.pp.Name, otn),
+			Annotations: map[string]string{v1.AnnotationClaimOrder: "holder", v1.AnnotationOutTradeNo: otn}},
+		Spec: coordinationv1.LeaseSpec{HolderIdentity: &uid},
+	}
+	if err := h.c.Create(context.Background(), l); err != nil {
+		h.t.Fatal(err)
 	}
 }
 

@@ -36,7 +36,7 @@ func (s *Server) apply(ctx context.Context, rp *resolver.Resolved, n providers.N
 		return ResultDuplicate, nil
 	}
 	result, err := s.applyLocked(ctx, rp, n)
-	if err == nil && (result == ResultApplied || result == ResultDuplicate) {
+	if err == nil && (result == ResultApplied || result == ResultDuplicate || result == ResultLatePayment) {
 		s.inflight().recent.add(recordedKey)
 	}
 	return result, err
@@ -86,11 +86,11 @@ func (s *Server) decideAndWrite(ctx context.Context, rp *resolver.Resolved, orde
 		return ResultIgnored, nil
 	}
 	next, changed, err := statemachine.Next(order.Status, ev)
-	if errors.Is(err, statemachine.ErrIrreconcilable) {
-		// Redelivery cannot fix this, so acknowledge; a person has to refund the payment.
-		emit.Warning(order, v1.ReasonIrreconcilable, v1.ActionNotification,
+	if errors.Is(err, statemachine.ErrTooManyLatePayments) {
+		// Redelivery cannot make room, so acknowledge; the Event and the metric keep the trace.
+		emit.Warning(order, v1.ReasonLatePayment, v1.ActionNotification,
 			fmt.Sprintf("notification %s: %v; refund payment %s manually", n.ID, err, n.ProviderPaymentID))
-		return ResultDuplicate, nil
+		return ResultLatePayment, nil
 	}
 	if err != nil {
 		return ResultError, fmt.Errorf("PaymentOrder %s/%s: %w", order.Namespace, order.Name, err)
@@ -99,12 +99,17 @@ func (s *Server) decideAndWrite(ctx context.Context, rp *resolver.Resolved, orde
 		return ResultDuplicate, nil
 	}
 	next.ObservedGeneration = order.Status.ObservedGeneration
+	settle.NotePaidWhileDeleting(order, &next, now)
 	updated := order.DeepCopy()
 	updated.Status = next
 	if err := s.Client.Status().Update(ctx, updated); err != nil {
 		return ResultError, err
 	}
-	emit.Transitions(updated, next.History[len(next.History)-1:])
+	last := next.History[len(next.History)-1]
+	emit.Transitions(updated, []v1.Transition{last})
+	if last.Reason == v1.ReasonLatePayment {
+		return ResultLatePayment, nil
+	}
 	return ResultApplied, nil
 }
 

@@ -15,6 +15,7 @@ import (
 // Results of a notification, the values of kubepay_notifications_total's result label.
 const (
 	ResultApplied           = "applied"
+	ResultLatePayment       = "late_payment"
 	ResultDuplicate         = "duplicate"
 	ResultIgnored           = "ignored"
 	ResultRejectedSignature = "rejected_signature"

@@ -65,3 +65,35 @@ const (
 	// ActionDelete: the finalizer handled a deletion.
 	ActionDelete = "Delete"
 )
+
+// Conditions and reasons of the guarantees around closed and deleted orders.
+const (
+	// ConditionLatePayment is True while the order records money that moved after it closed
+	// (status.latePayments) and has not been refunded.
+	ConditionLatePayment = "LatePayment"
+	// ConditionPaidWhileDeleting is True on an order being deleted whose payment turned out to be
+	// paid: the order is kept, Paid, until the money is refunded or someone releases it.
+	ConditionPaidWhileDeleting = "PaidWhileDeleting"
+	// ConditionCloseBlocked is True on an order being deleted whose open payment cannot be closed
+	// (provider or credentials gone, or a link payable until it expires): the order is kept
+	// until the provider is back or the payment's own expiry has passed.
+	ConditionCloseBlocked = "CloseBlocked"
+
+	// ReasonLatePayment: money moved for an order that was Expired, Cancelled or Failed.
+	ReasonLatePayment = "LatePayment"
+	// ReasonDuplicateOrderID: another order of the same provider already holds this orderID.
+	ReasonDuplicateOrderID = "DuplicateOrderID"
+	// ReasonInvalidOrderID: the out_trade_no (prefix and orderID) breaks a provider's rule.
+	ReasonInvalidOrderID = "InvalidOrderID"
+	// ReasonPayableUntilExpiry: the provider has nothing to close yet but the link stays payable
+	// until the payment expires.
+	ReasonPayableUntilExpiry = "PayableUntilExpiry"
+	// ReasonReleasedAfterExpiry: a blocked close was given up after the payment's own expiry.
+	ReasonReleasedAfterExpiry = "ReleasedAfterExpiry"
+	// ReasonInUse: a PaymentProvider being deleted is kept while unsettled orders use it.
+	ReasonInUse = "InUse"
+	// ReasonAuthenticated: the provider accepted an authenticated call with the credentials.
+	ReasonAuthenticated = "Authenticated"
+	// ReasonProviderUnreachable: the provider could not be asked whether the credentials work.
+	ReasonProviderUnreachable = "ProviderUnreachable"
+)

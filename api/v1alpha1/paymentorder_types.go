@@ -99,6 +99,14 @@ type PaymentOrderSpec struct {
 	// +kubebuilder:validation:MaxProperties=20
 	// +optional
 	Metadata map[string]MetadataValue `json:"metadata,omitempty"`
+
+	// payerClientIP is the customer's IP address as the shop saw it. WeChat Pay's h5 channel
+	// requires it (scene_info.payer_client_ip) and an h5 order without it is refused; other
+	// channels ignore it.
+	// +kubebuilder:validation:MaxLength=45
+	// +kubebuilder:validation:XValidation:rule="isIP(self)",message="payerClientIP must be an IPv4 or IPv6 address"
+	// +optional
+	PayerClientIP string `json:"payerClientIP,omitempty"`
 }
 
 // MetadataValue is one value of PaymentOrderSpec.Metadata; bounded so CEL cost stays estimable.
@@ -139,9 +147,39 @@ type Transition struct {
 // MaxHistory bounds status.history; older entries are dropped first.
 const MaxHistory = 20
 
+// MaxLatePayments bounds status.latePayments. Past it further late payments are still answered
+// and counted, and a Warning Event names each one.
+const MaxLatePayments = 8
+
+// LatePayment is money the provider reports moved for an order that was already Expired,
+// Cancelled or Failed (or that was being deleted): nobody wants it, so it must be refunded. The
+// record is durable (the CRD's rules never let it be removed), unlike the Event beside it.
+type LatePayment struct {
+	// id identifies the payment at the provider: its transaction id, else its payment id.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	ID string `json:"id"`
+	// amount is what the provider reports paid, as a decimal string in the order's currency.
+	// +kubebuilder:validation:MaxLength=32
+	Amount string `json:"amount"`
+	// amountMinor is amount in the currency's minor unit.
+	AmountMinor int64 `json:"amountMinor"`
+	// receivedAt is when kubepay learnt of it.
+	ReceivedAt metav1.Time `json:"receivedAt"`
+	// paidAt is the provider's payment time, when it gives one.
+	// +optional
+	PaidAt *metav1.Time `json:"paidAt,omitempty"`
+	// source is what brought the fact: a notification or a query.
+	Source TransitionSource `json:"source"`
+	// notificationID is the notification that reported it, when one did.
+	// +kubebuilder:validation:MaxLength=128
+	// +optional
+	NotificationID string `json:"notificationID,omitempty"`
+	// phase is the order's phase when the money arrived.
+	Phase Phase `json:"phase"`
+}
+
 // PaymentOrderStatus is the observed state of a PaymentOrder.
-// +kubebuilder:validation:XValidation:rule="!has(oldSelf.phase) || !(oldSelf.phase in ['Paid','PartiallyRefunded','Refunded','Failed','Expired','Cancelled']) || (has(self.phase) && (self.phase == oldSelf.phase || (oldSelf.phase == 'Paid' && self.phase in ['PartiallyRefunded','Refunded']) || (oldSelf.phase == 'PartiallyRefunded' && self.phase == 'Refunded')))",message="a terminal phase never changes, except Paid to PartiallyRefunded or Refunded",fieldPath=".phase"
-// +kubebuilder:validation:XValidation:rule="!has(oldSelf.paidAt) || (has(self.paidAt) && self.paidAt == oldSelf.paidAt)",message="paidAt never changes once set",fieldPath=".paidAt"
 type PaymentOrderStatus struct {
 	// +optional
 	Phase Phase `json:"phase,omitempty"`
@@ -176,6 +214,25 @@ type PaymentOrderStatus struct {
 	// +optional
 	PaidAmount string `json:"paidAmount,omitempty"`
 
+	// providerTransactionID is the provider's own id of the money movement (Alipay trade_no,
+	// WeChat Pay transaction_id, Stripe payment_intent): what refunds and support requests name.
+	// +kubebuilder:validation:MaxLength=256
+	// +optional
+	ProviderTransactionID string `json:"providerTransactionID,omitempty"`
+
+	// paymentExpiresAt is when the provider stops accepting the payment, when it differs from
+	// expiresAt (Stripe sessions live at least 30 minutes). Until then a payment whose close was
+	// blocked can still be paid, so a deleted order is kept at least that long.
+	// +optional
+	PaymentExpiresAt *metav1.Time `json:"paymentExpiresAt,omitempty"`
+
+	// latePayments records money that moved after the order was closed, oldest first.
+	// +kubebuilder:validation:MaxItems=8
+	// +listType=map
+	// +listMapKey=id
+	// +optional
+	LatePayments []LatePayment `json:"latePayments,omitempty"`
+
 	// +optional
 	LastNotification *NotificationRef `json:"lastNotification,omitempty"`
 
@@ -204,8 +261,15 @@ type PaymentOrderStatus struct {
 // +kubebuilder:printcolumn:name="Currency",type=string,JSONPath=`.spec.currency`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Provider",type=string,JSONPath=`.spec.providerRef.name`
+// +kubebuilder:printcolumn:name="Late",type=string,JSONPath=`.status.latePayments[*].amount`,description="Money that arrived after the order closed; it is refunded or must be"
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="URL",type=string,JSONPath=`.status.paymentURL`,priority=1
+// The status rules are on the object, not on status: a status write that omits status
+// altogether would skip rules on status itself, and erase a Paid order.
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.status) || !has(oldSelf.status.phase) || !(oldSelf.status.phase in ['Paid','PartiallyRefunded','Refunded','Failed','Expired','Cancelled']) || (has(self.status) && has(self.status.phase) && (self.status.phase == oldSelf.status.phase || (oldSelf.status.phase == 'Paid' && self.status.phase in ['PartiallyRefunded','Refunded']) || (oldSelf.status.phase == 'PartiallyRefunded' && self.status.phase == 'Refunded')))",message="a terminal phase never changes, except Paid to PartiallyRefunded or Refunded",fieldPath=".status.phase"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.status) || !has(oldSelf.status.paidAt) || (has(self.status) && has(self.status.paidAt) && self.status.paidAt == oldSelf.status.paidAt)",message="paidAt never changes once set",fieldPath=".status.paidAt"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.status) || !has(oldSelf.status.latePayments) || (has(self.status) && has(self.status.latePayments) && oldSelf.status.latePayments.all(o, self.status.latePayments.exists(n, n.id == o.id && n.amountMinor == o.amountMinor && n.receivedAt == o.receivedAt)))",message="a late payment record is never removed or changed",fieldPath=".status.latePayments"
+// +kubebuilder:validation:XValidation:rule="self.spec.channel != 'wechat_h5' || has(self.spec.payerClientIP)",message="the wechat_h5 channel needs spec.payerClientIP (WeChat Pay requires the payer's IP for h5 payments)",fieldPath=".spec.payerClientIP"
 
 // PaymentOrder is one payment to take, declared by the platform; its status is the payment's state.
 type PaymentOrder struct {

@@ -35,6 +35,7 @@ type QuerySettings struct {
 }
 
 // PaymentProviderSpec configures one account at one payment provider.
+// +kubebuilder:validation:XValidation:rule="has(self.outTradeNoPrefix) == has(oldSelf.outTradeNoPrefix) && (!has(self.outTradeNoPrefix) || self.outTradeNoPrefix == oldSelf.outTradeNoPrefix)",message="outTradeNoPrefix cannot change: payments already created are known by their prefixed number",fieldPath=".outTradeNoPrefix"
 type PaymentProviderSpec struct {
 	// type selects the provider implementation.
 	// +required
@@ -71,6 +72,15 @@ type PaymentProviderSpec struct {
 	// query tunes the fallback polling of the provider.
 	// +optional
 	Query *QuerySettings `json:"query,omitempty"`
+
+	// outTradeNoPrefix is put before every out_trade_no this provider sends, so namespaces (or
+	// clusters) sharing one merchant account cannot collide on the same orderID. Letters, digits
+	// and _ only (Alipay's rule), at most 16; prefix and orderID together at most 32 characters.
+	// It cannot change: payments already created are known by their prefixed number.
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_]{1,16}$`
+	// +kubebuilder:validation:MaxLength=16
+	// +optional
+	OutTradeNoPrefix string `json:"outTradeNoPrefix,omitempty"`
 }
 
 // PaymentProviderStatus is the observed state of a PaymentProvider.

@@ -120,7 +120,7 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 	}
 	res := &resolver.Resolver{Reader: mgr.GetClient(), Configure: opts.ProviderConfig}
 	if err := (&controllers.PaymentOrderReconciler{
-		Client: mgr.GetClient(), Resolver: res, Recorder: mgr.GetEventRecorder("kubepay-controller"),
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Resolver: res, Recorder: mgr.GetEventRecorder("kubepay-controller"),
 		Now: opts.Now, MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up PaymentOrder controller: %w", err)

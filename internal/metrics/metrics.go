@@ -14,6 +14,12 @@ var (
 		Help: "PaymentOrder phase transitions, by from and to phase.",
 	}, []string{"from", "to"})
 
+	// LatePayments counts money that moved for orders already closed, by the order's phase then.
+	LatePayments = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kubepay_late_payments_total",
+		Help: "Payments that succeeded for PaymentOrders already Expired, Cancelled or Failed (recorded in status.latePayments to be refunded), by the order's phase.",
+	}, []string{"phase"})
+
 	// ProviderRequests counts calls to payment providers by outcome.
 	ProviderRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "kubepay_provider_requests_total",
@@ -30,7 +36,7 @@ var (
 	// Notifications counts notifications received by the callback server by result.
 	Notifications = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "kubepay_notifications_total",
-		Help: "Provider notifications received, by provider type and result (applied, duplicate, ignored, rejected_signature, rejected_mismatch, unknown_order, rate_limited, error).",
+		Help: "Provider notifications received, by provider type and result (applied, late_payment, duplicate, ignored, rejected_signature, rejected_mismatch, unknown_order, rate_limited, error).",
 	}, []string{"provider", "result"})
 
 	// NotificationDuration measures receipt-to-answer time of notifications.
@@ -42,5 +48,5 @@ var (
 )
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(OrderTransitions, ProviderRequests, ProviderRequestDuration, Notifications, NotificationDuration)
+	ctrlmetrics.Registry.MustRegister(OrderTransitions, LatePayments, ProviderRequests, ProviderRequestDuration, Notifications, NotificationDuration)
 }

@@ -1,6 +1,6 @@
 // Package resolver turns a PaymentProvider name into a ready providers.Provider: it reads the
 // PaymentProvider and its credentials Secret (from the manager's cache) and builds the
-// implementation once per (spec generation, Secret resourceVersion), so keys are parsed when they
+// implementation once per (provider UID, spec generation, Secret resourceVersion), so keys are parsed when they
 // change, not on every request. The controller and the callback server share one Resolver.
 package resolver
 
@@ -44,6 +44,11 @@ func NotifyURL(p *v1.PaymentProvider) string {
 type Resolved struct {
 	Spec     *v1.PaymentProvider
 	Provider providers.Provider
+	// Built is the UID of the PaymentProvider the implementation was built for.
+	Built types.UID
+	// Remembered is true when the credentials Secret is gone and Provider was built from it
+	// earlier (ResolveForClose only).
+	Remembered bool
 }
 
 // Resolver builds providers from the cluster's PaymentProviders and Secrets.
@@ -57,7 +62,10 @@ type Resolver struct {
 	built map[types.NamespacedName]entry
 }
 
+// entry is one built provider. A PaymentProvider deleted and re-created under the same name
+// restarts at generation 1 and may reuse its Secret unchanged: the UID is what tells them apart.
 type entry struct {
+	uid           types.UID
 	generation    int64
 	secretVersion string
 	provider      providers.Provider
@@ -74,24 +82,15 @@ func (r *Resolver) Resolve(ctx context.Context, namespace, name string) (*Resolv
 		}
 		return nil, fmt.Errorf("reading PaymentProvider %s: %w", key, err)
 	}
-	secretKey := types.NamespacedName{Namespace: namespace, Name: pp.Spec.CredentialsSecretRef.Name}
-	secret := &corev1.Secret{}
-	if err := r.Reader.Get(ctx, secretKey, secret); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, fmt.Errorf("%w: Secret %s of PaymentProvider %s (it must exist and be labelled %s=true)", ErrSecretNotFound, secretKey, key, v1.LabelCredentials)
-		}
-		return nil, fmt.Errorf("reading Secret %s of PaymentProvider %s: %w", secretKey, key, err)
-	}
-	// The cache only holds labelled Secrets; a direct reader could return others, which kubepay
-	// must not use.
-	if secret.Labels[v1.LabelCredentials] != "true" {
-		return nil, fmt.Errorf("%w: Secret %s of PaymentProvider %s is not labelled %s=true", ErrSecretNotFound, secretKey, key, v1.LabelCredentials)
+	secret, err := r.secret(ctx, key, pp)
+	if err != nil {
+		return nil, err
 	}
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if e, ok := r.built[key]; ok && e.generation == pp.Generation && e.secretVersion == secret.ResourceVersion {
-		return &Resolved{Spec: pp, Provider: e.provider}, nil
+	if e, ok := r.built[key]; ok && e.uid == pp.UID && e.generation == pp.Generation && e.secretVersion == secret.ResourceVersion {
+		return &Resolved{Spec: pp, Provider: e.provider, Built: e.uid}, nil
 	}
 	cfg := providers.Config{
 		Namespace: namespace, Name: name,
@@ -109,6 +108,46 @@ func (r *Resolver) Resolve(ctx context.Context, namespace, name string) (*Resolv
 	if r.built == nil {
 		r.built = map[types.NamespacedName]entry{}
 	}
-	r.built[key] = entry{generation: pp.Generation, secretVersion: secret.ResourceVersion, provider: impl}
-	return &Resolved{Spec: pp, Provider: impl}, nil
+	r.built[key] = entry{uid: pp.UID, generation: pp.Generation, secretVersion: secret.ResourceVersion, provider: impl}
+	return &Resolved{Spec: pp, Provider: impl, Built: pp.UID}, nil
+}
+
+// ResolveForClose is Resolve for closing and querying payments that already exist: when the
+// credentials Secret is gone (a namespace being deleted deletes it at once) it falls back to the
+// client built from it earlier for the same PaymentProvider, so open payments can still be
+// closed. Never use it to create a payment: deleted credentials may have been revoked on purpose.
+func (r *Resolver) ResolveForClose(ctx context.Context, namespace, name string) (*Resolved, error) {
+	rp, err := r.Resolve(ctx, namespace, name)
+	if err == nil || !errors.Is(err, ErrSecretNotFound) {
+		return rp, err
+	}
+	key := types.NamespacedName{Namespace: namespace, Name: name}
+	pp := &v1.PaymentProvider{}
+	if getErr := r.Reader.Get(ctx, key, pp); getErr != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e, ok := r.built[key]; ok && e.uid == pp.UID && e.generation == pp.Generation {
+		return &Resolved{Spec: pp, Provider: e.provider, Built: e.uid, Remembered: true}, nil
+	}
+	return nil, err
+}
+
+// secret reads the provider's credentials Secret and refuses one kubepay must not use.
+func (r *Resolver) secret(ctx context.Context, key types.NamespacedName, pp *v1.PaymentProvider) (*corev1.Secret, error) {
+	secretKey := types.NamespacedName{Namespace: key.Namespace, Name: pp.Spec.CredentialsSecretRef.Name}
+	secret := &corev1.Secret{}
+	if err := r.Reader.Get(ctx, secretKey, secret); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("%w: Secret %s of PaymentProvider %s (it must exist and be labelled %s=true)", ErrSecretNotFound, secretKey, key, v1.LabelCredentials)
+		}
+		return nil, fmt.Errorf("reading Secret %s of PaymentProvider %s: %w", secretKey, key, err)
+	}
+	// The cache only holds labelled Secrets; a direct reader could return others, which kubepay
+	// must not use.
+	if secret.Labels[v1.LabelCredentials] != "true" {
+		return nil, fmt.Errorf("%w: Secret %s of PaymentProvider %s is not labelled %s=true", ErrSecretNotFound, secretKey, key, v1.LabelCredentials)
+	}
+	return secret, nil
 }

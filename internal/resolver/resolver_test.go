@@ -113,6 +113,59 @@ func TestResolveBuildsOncePerSecretVersion(t *testing.T) {
 	}
 }
 
+// TestResolveRebuildsForARecreatedProvider: a PaymentProvider deleted and created again under the
+// same name starts at generation 1 again and may reuse the same Secret; only its UID tells it
+// apart, and its endpoint or merchant may differ, so it must never get the old one's client.
+func TestResolveRebuildsForARecreatedProvider(t *testing.T) {
+	pp, s := objects(true, map[string][]byte{"key": []byte("x")})
+	pp.UID = "first"
+	c := fake.NewClientBuilder().WithScheme(scheme.New()).WithObjects(pp, s).Build()
+	r := &Resolver{Reader: c}
+	if _, err := r.Resolve(context.Background(), "shop", "p"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Delete(context.Background(), pp); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := objects(true, nil)
+	again.UID, again.Spec.Endpoint = "second", "https://other-gateway.example"
+	if err := c.Create(context.Background(), again); err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.Resolve(context.Background(), "shop", "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Spec.UID != "second" || got.Built != "second" {
+		t.Fatalf("re-created provider resolved to a client built for UID %q, want %q", got.Built, "second")
+	}
+}
+
+// TestResolveForCloseRemembersDeletedCredentials: deleting a namespace deletes the Secret at once
+// while orders still have payments to close; the client built before keeps them closable.
+func TestResolveForCloseRemembersDeletedCredentials(t *testing.T) {
+	pp, s := objects(true, map[string][]byte{"key": []byte("x")})
+	c := fake.NewClientBuilder().WithScheme(scheme.New()).WithObjects(pp, s).Build()
+	r := &Resolver{Reader: c}
+	if _, err := r.Resolve(context.Background(), "shop", "p"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Delete(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Resolve(context.Background(), "shop", "p"); !errors.Is(err, ErrSecretNotFound) {
+		t.Fatalf("Resolve after the Secret is gone: %v, want ErrSecretNotFound (no new payment on deleted credentials)", err)
+	}
+	got, err := r.ResolveForClose(context.Background(), "shop", "p")
+	if err != nil || !got.Remembered {
+		t.Fatalf("ResolveForClose after the Secret is gone: remembered=%v err=%v, want the remembered client", got != nil && got.Remembered, err)
+	}
+	fresh := &Resolver{Reader: c}
+	if _, err := fresh.ResolveForClose(context.Background(), "shop", "p"); !errors.Is(err, ErrSecretNotFound) {
+		t.Fatalf("a resolver that never built the provider cannot remember it: %v", err)
+	}
+}
+
 func TestNotifyURL(t *testing.T) {
 	pp, _ := objects(true, nil)
 	if got, want := NotifyURL(pp), "https://pay.example/notify/shop/p"; got != want {

@@ -47,6 +47,7 @@ func Decide(order *v1.PaymentOrder, pp *v1.PaymentProvider, f Fact, now time.Tim
 	switch f.Status {
 	case providers.StatusSucceeded:
 		ev.Type, ev.Reason, ev.PaidAt = statemachine.Succeeded, v1.ReasonPaid, f.OccurredAt
+		ev.PaidAmountMinor, ev.TransactionID = f.AmountMinor, f.TransactionID
 		// Mismatch has checked the currency against the order's, which the CRD keeps valid.
 		ev.PaidAmount, _ = money.FromMinor(f.AmountMinor, f.Currency)
 	case providers.StatusFailed:

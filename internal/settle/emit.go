@@ -27,13 +27,18 @@ func (e Emitter) Transitions(order *v1.PaymentOrder, ts []v1.Transition) {
 	var path strings.Builder
 	path.WriteString(phaseOrNew(ts[0].From))
 	for _, t := range ts {
-		metrics.OrderTransitions.WithLabelValues(string(t.From), string(t.To)).Inc()
+		if t.Reason == v1.ReasonLatePayment {
+			metrics.LatePayments.WithLabelValues(string(t.From)).Inc()
+		} else {
+			metrics.OrderTransitions.WithLabelValues(string(t.From), string(t.To)).Inc()
+		}
 		path.WriteString(" -> ")
 		path.WriteString(string(t.To))
 	}
 	last := ts[len(ts)-1]
 	typ := corev1.EventTypeNormal
-	if last.To == v1.PhaseFailed {
+	if last.To == v1.PhaseFailed || last.Reason == v1.ReasonLatePayment {
+		// A failed payment may need a word with the customer; a late one needs a refund.
 		typ = corev1.EventTypeWarning
 	}
 	via := "source " + string(last.Source)

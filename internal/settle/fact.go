@@ -12,9 +12,11 @@ type Fact struct {
 	// Source is how the fact arrived: the controller's create, a query, or a notification.
 	Source v1.TransitionSource
 	Status providers.PaymentStatus
-	// OutTradeNo and ProviderPaymentID name the payment.
+	// OutTradeNo and ProviderPaymentID name the payment; TransactionID is the provider's id of
+	// the money movement, when there is one.
 	OutTradeNo        string
 	ProviderPaymentID string
+	TransactionID     string
 	AmountMinor       int64
 	Currency          string
 	// OccurredAt is the provider's time of the fact (payment time), zero when it gives none.
@@ -30,7 +32,7 @@ type Fact struct {
 func FromPayment(p providers.Payment, source v1.TransitionSource) Fact {
 	return Fact{
 		Source: source, Status: p.Status, OutTradeNo: p.OutTradeNo, ProviderPaymentID: p.ID,
-		AmountMinor: p.AmountMinor, Currency: p.Currency, OccurredAt: p.PaidAt,
+		AmountMinor: p.AmountMinor, Currency: p.Currency, OccurredAt: p.PaidAt, TransactionID: p.TransactionID,
 	}
 }
 
@@ -40,7 +42,7 @@ func FromNotification(n providers.Notification) Fact {
 		Source: v1.SourceNotification, Status: n.Status, OutTradeNo: n.OutTradeNo,
 		ProviderPaymentID: n.ProviderPaymentID, AmountMinor: n.AmountMinor, Currency: n.Currency,
 		OccurredAt: n.OccurredAt, AppID: n.AppID, MerchantID: n.MerchantID,
-		NotificationID: n.ID, NotificationType: n.Type,
+		NotificationID: n.ID, NotificationType: n.Type, TransactionID: n.TransactionID,
 	}
 }
 

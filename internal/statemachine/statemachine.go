@@ -52,8 +52,15 @@ type Event struct {
 	// ProviderPaymentID and PaymentURL come with Created (and may with Succeeded).
 	ProviderPaymentID string
 	PaymentURL        string
-	// PaidAmount is the provider's decimal amount with Succeeded.
-	PaidAmount string
+	// PaidAmount is the provider's decimal amount with Succeeded, PaidAmountMinor the same in
+	// minor units.
+	PaidAmount      string
+	PaidAmountMinor int64
+	// TransactionID is the provider's id of the money movement, with Succeeded.
+	TransactionID string
+	// PaymentExpiresAt is when the provider stops accepting the payment, with Created (zero:
+	// the order's expiresAt).
+	PaymentExpiresAt time.Time
 	// PaidAt is the provider's payment time with Succeeded, when it has one (else At).
 	PaidAt time.Time
 	// Initialized carries the derived fields.
@@ -65,10 +72,10 @@ type Event struct {
 	Message string
 }
 
-// ErrIrreconcilable: the provider reports money moved for an order that is already closed
-// (Expired, Cancelled, Failed). The phase never moves back; a person must refund it. Callers
-// record a Warning Event and acknowledge the notification, since redelivery cannot fix it.
-var ErrIrreconcilable = errors.New("payment succeeded at the provider for an order that is already closed")
+// ErrTooManyLatePayments: a late payment arrived for an order whose status already records
+// v1.MaxLatePayments of them. Nothing is written; callers say so in a Warning Event, and the
+// metric counts it, since redelivery cannot make room.
+var ErrTooManyLatePayments = errors.New("late payment not recorded: the order already records the most it can hold")
 
 // ErrInvalidEvent: the event cannot apply to any phase (programming error or an event without
 // its required fields).
@@ -83,6 +90,9 @@ func Next(cur v1.PaymentOrderStatus, ev Event) (v1.PaymentOrderStatus, bool, err
 	if ev.NotificationID != "" && cur.LastNotification != nil && cur.LastNotification.ID == ev.NotificationID {
 		return cur, false, nil
 	}
+	if ev.Type == Succeeded && closedUnpaid(cur.Phase) {
+		return recordLate(cur, ev)
+	}
 	to, err := target(cur, ev)
 	if err != nil || to == "" {
 		return cur, false, err
@@ -96,7 +106,14 @@ func Next(cur v1.PaymentOrderStatus, ev Event) (v1.PaymentOrderStatus, bool, err
 		next.ExpiresAt = &exp
 	case Created:
 		next.ProviderPaymentID, next.PaymentURL = ev.ProviderPaymentID, ev.PaymentURL
+		if !ev.PaymentExpiresAt.IsZero() {
+			pe := metav1.NewTime(ev.PaymentExpiresAt)
+			next.PaymentExpiresAt = &pe
+		}
 	case Succeeded:
+		if ev.TransactionID != "" {
+			next.ProviderTransactionID = ev.TransactionID
+		}
 		if next.ProviderPaymentID == "" {
 			next.ProviderPaymentID = ev.ProviderPaymentID
 		}
@@ -116,12 +133,9 @@ func Next(cur v1.PaymentOrderStatus, ev Event) (v1.PaymentOrderStatus, bool, err
 	if reason == "" {
 		reason = string(to)
 	}
-	next.History = append(next.History, v1.Transition{
+	next.History = appendBounded(next.History, v1.Transition{
 		Time: at, From: cur.Phase, To: to, Source: ev.Source, NotificationID: ev.NotificationID, Reason: reason,
 	})
-	if n := len(next.History); n > v1.MaxHistory {
-		next.History = next.History[n-v1.MaxHistory:]
-	}
 	next.Phase = to
 	setReady(&next, to, reason, ev.Message, at)
 	return next, true, nil
@@ -148,16 +162,14 @@ func target(cur v1.PaymentOrderStatus, ev Event) (v1.Phase, error) {
 		}
 		return "", nil
 	case CreateRejected:
-		if p == v1.PhasePending {
+		// A fresh order fails here too when its orderID is already claimed by another.
+		if p == "" || p == v1.PhasePending {
 			return v1.PhaseFailed, nil
 		}
 		return "", nil
 	case Succeeded:
-		switch p {
-		case v1.PhasePending, v1.PhaseAwaitingPayment:
+		if p == v1.PhasePending || p == v1.PhaseAwaitingPayment {
 			return v1.PhasePaid, nil
-		case v1.PhaseExpired, v1.PhaseCancelled, v1.PhaseFailed:
-			return "", fmt.Errorf("%w (order is %s)", ErrIrreconcilable, p)
 		}
 		return "", nil
 	case PaymentFailed:
@@ -180,6 +192,64 @@ func target(cur v1.PaymentOrderStatus, ev Event) (v1.Phase, error) {
 		return "", nil
 	}
 	return "", fmt.Errorf("%w: unknown event type %q", ErrInvalidEvent, ev.Type)
+}
+
+// closedUnpaid reports whether the order was closed without money: a success from now on is a
+// late payment.
+func closedUnpaid(p v1.Phase) bool {
+	return p == v1.PhaseExpired || p == v1.PhaseCancelled || p == v1.PhaseFailed
+}
+
+// recordLate records money that moved for a closed order: the phase never moves back, so the
+// payment is kept in status.latePayments, with a history entry and the LatePayment condition, to
+// be refunded. The same payment reported again (redelivery, a query) changes nothing.
+func recordLate(cur v1.PaymentOrderStatus, ev Event) (v1.PaymentOrderStatus, bool, error) {
+	id := ev.TransactionID
+	if id == "" {
+		id = ev.ProviderPaymentID
+	}
+	if id == "" {
+		id = ev.NotificationID
+	}
+	if id == "" {
+		return cur, false, fmt.Errorf("%w: a late payment without any id cannot be recorded once", ErrInvalidEvent)
+	}
+	for _, lp := range cur.LatePayments {
+		if lp.ID == id {
+			return cur, false, nil
+		}
+	}
+	if len(cur.LatePayments) >= v1.MaxLatePayments {
+		return cur, false, fmt.Errorf("%w (%d): payment %s of %s", ErrTooManyLatePayments, v1.MaxLatePayments, id, ev.PaidAmount)
+	}
+	next := *cur.DeepCopy()
+	at := metav1.NewTime(ev.At)
+	lp := v1.LatePayment{ID: id, Amount: ev.PaidAmount, AmountMinor: ev.PaidAmountMinor, ReceivedAt: at,
+		Source: ev.Source, NotificationID: ev.NotificationID, Phase: cur.Phase}
+	if !ev.PaidAt.IsZero() {
+		paidAt := metav1.NewTime(ev.PaidAt)
+		lp.PaidAt = &paidAt
+	}
+	next.LatePayments = append(next.LatePayments, lp)
+	if ev.NotificationID != "" {
+		next.LastNotification = &v1.NotificationRef{ID: ev.NotificationID, Type: ev.NotificationType, ReceivedAt: at}
+	}
+	next.History = appendBounded(next.History, v1.Transition{
+		Time: at, From: cur.Phase, To: cur.Phase, Source: ev.Source, NotificationID: ev.NotificationID, Reason: v1.ReasonLatePayment,
+	})
+	meta.SetStatusCondition(&next.Conditions, metav1.Condition{
+		Type: v1.ConditionLatePayment, Status: metav1.ConditionTrue, Reason: v1.ReasonLatePayment, LastTransitionTime: at,
+		Message: fmt.Sprintf("%d late payment(s) for this %s order, latest %s of %s; it must be refunded", len(next.LatePayments), cur.Phase, id, ev.PaidAmount),
+	})
+	return next, true, nil
+}
+
+func appendBounded(h []v1.Transition, t v1.Transition) []v1.Transition {
+	h = append(h, t)
+	if n := len(h); n > v1.MaxHistory {
+		h = h[n-v1.MaxHistory:]
+	}
+	return h
 }
 
 // setReady keeps the Ready condition in step with the phase: True where the order is where it

@@ -23,7 +23,8 @@ var allPhases = []v1.Phase{"", v1.PhasePending, v1.PhaseAwaitingPayment, v1.Phas
 
 func event(t EventType, at time.Time) Event {
 	return Event{Type: t, Source: v1.SourceController, At: at, OutTradeNo: "OTN-1", AmountMinor: 1000,
-		ExpiresAt: expires, ProviderPaymentID: "pay_1", PaymentURL: "http://gw/checkout/pay_1", PaidAmount: "10.00"}
+		ExpiresAt: expires, ProviderPaymentID: "pay_1", PaymentURL: "http://gw/checkout/pay_1", PaidAmount: "10.00",
+		PaidAmountMinor: 1000, TransactionID: "txn_1"}
 }
 
 func status(p v1.Phase) v1.PaymentOrderStatus {
@@ -35,7 +36,9 @@ func status(p v1.Phase) v1.PaymentOrderStatus {
 	return s
 }
 
-const irreconcilable = v1.Phase("<irreconcilable>")
+// late marks a cell where money moved for a closed order: the phase stays, the payment is
+// recorded in status.latePayments.
+const late = v1.Phase("<late>")
 
 // TestNextEveryPhaseEveryEvent is the whole transition table: every phase x every event. "" in
 // the table means "no change" (duplicate, stale or out-of-order event).
@@ -52,11 +55,11 @@ func TestNextEveryPhaseEveryEvent(t *testing.T) {
 			"only a fresh order is initialised; re-initialising would change outTradeNo, the idempotency key"},
 		{Created, before, map[v1.Phase]v1.Phase{v1.PhasePending: v1.PhaseAwaitingPayment},
 			"a create result is recorded once; a repeat or one arriving after a notification is stale"},
-		{CreateRejected, before, map[v1.Phase]v1.Phase{v1.PhasePending: v1.PhaseFailed},
-			"only an order that never got a payment can fail at create"},
+		{CreateRejected, before, map[v1.Phase]v1.Phase{"": v1.PhaseFailed, v1.PhasePending: v1.PhaseFailed},
+			"only an order that never got a payment can fail at create (a fresh one when its orderID is taken)"},
 		{Succeeded, before, map[v1.Phase]v1.Phase{v1.PhasePending: v1.PhasePaid, v1.PhaseAwaitingPayment: v1.PhasePaid,
-			v1.PhaseFailed: irreconcilable, v1.PhaseExpired: irreconcilable, v1.PhaseCancelled: irreconcilable},
-			"money moved: paid from any open phase (Pending when the create answer was lost); on a closed order it is flagged, never applied"},
+			v1.PhaseFailed: late, v1.PhaseExpired: late, v1.PhaseCancelled: late},
+			"money moved: paid from any open phase (Pending when the create answer was lost); on a closed order it is recorded as a late payment, never a phase change"},
 		{PaymentFailed, before, map[v1.Phase]v1.Phase{v1.PhasePending: v1.PhaseFailed, v1.PhaseAwaitingPayment: v1.PhaseFailed},
 			"a failure after Paid is out of order and changes nothing"},
 		{Closed, before, map[v1.Phase]v1.Phase{v1.PhasePending: v1.PhaseCancelled, v1.PhaseAwaitingPayment: v1.PhaseCancelled},
@@ -73,9 +76,16 @@ func TestNextEveryPhaseEveryEvent(t *testing.T) {
 				cur := status(from)
 				got, changed, err := Next(cur, event(c.ev, c.at))
 				switch {
-				case want == irreconcilable:
-					if !errors.Is(err, ErrIrreconcilable) || changed {
-						t.Fatalf("%s: want ErrIrreconcilable and no change, got changed=%v err=%v", c.why, changed, err)
+				case want == late:
+					if err != nil || !changed || got.Phase != from || len(got.LatePayments) != 1 {
+						t.Fatalf("%s: want the phase kept and one late payment, got phase=%q late=%+v changed=%v err=%v", c.why, got.Phase, got.LatePayments, changed, err)
+					}
+					lp := got.LatePayments[0]
+					if lp.ID != "txn_1" || lp.AmountMinor != 1000 || lp.Amount != "10.00" || lp.Phase != from || !lp.ReceivedAt.Time.Equal(c.at) {
+						t.Fatalf("late payment record %+v does not carry the transaction, amount, phase and time", lp)
+					}
+					if cond := meta.FindStatusCondition(got.Conditions, v1.ConditionLatePayment); cond == nil || cond.Status != metav1.ConditionTrue {
+						t.Fatalf("late payment without a True %s condition: %+v", v1.ConditionLatePayment, got.Conditions)
 					}
 				case want == "":
 					if err != nil || changed || !equality.Semantic.DeepEqual(got, cur) {
@@ -122,6 +132,54 @@ func TestNextDuplicateNotificationIsNoChange(t *testing.T) {
 	other.NotificationID = "evt_2"
 	if _, changed, err := Next(paid, other); changed || err != nil {
 		t.Fatalf("second success notification: changed=%v err=%v", changed, err)
+	}
+}
+
+func TestNextLatePaymentRecordedOnce(t *testing.T) {
+	ev := event(Succeeded, expires.Add(time.Minute))
+	ev.Source, ev.NotificationID = v1.SourceNotification, "evt_late"
+	first, changed, err := Next(status(v1.PhaseExpired), ev)
+	if err != nil || !changed || len(first.LatePayments) != 1 {
+		t.Fatalf("first report: changed=%v err=%v late=%+v", changed, err, first.LatePayments)
+	}
+	// The provider's retry of the same notification, and a query finding the same payment, are
+	// the same money: no second record.
+	retry := ev
+	retry.At = ev.At.Add(time.Minute)
+	query := ev
+	query.Source, query.NotificationID = v1.SourceQuery, ""
+	for name, again := range map[string]Event{"redelivery": retry, "query": query} {
+		got, changed, err := Next(first, again)
+		if err != nil || changed || len(got.LatePayments) != 1 {
+			t.Fatalf("%s of the same late payment: changed=%v err=%v late=%+v", name, changed, err, got.LatePayments)
+		}
+	}
+	// Another payment (the customer paid twice) is recorded too, up to the bound.
+	s := first
+	for i := 0; len(s.LatePayments) < v1.MaxLatePayments; i++ {
+		other := ev
+		other.NotificationID, other.TransactionID = fmt.Sprintf("evt_%d", i), fmt.Sprintf("txn_other_%d", i)
+		if s, changed, err = Next(s, other); err != nil || !changed {
+			t.Fatalf("late payment %d: changed=%v err=%v", i, changed, err)
+		}
+	}
+	over := ev
+	over.NotificationID, over.TransactionID = "evt_over", "txn_over"
+	if _, changed, err := Next(s, over); !errors.Is(err, ErrTooManyLatePayments) || changed {
+		t.Fatalf("late payment past the bound: want ErrTooManyLatePayments and no change, got changed=%v err=%v", changed, err)
+	}
+}
+
+func TestNextPaidRecordsTheTransaction(t *testing.T) {
+	got, _, err := Next(status(v1.PhaseAwaitingPayment), event(Succeeded, t0))
+	if err != nil || got.ProviderTransactionID != "txn_1" {
+		t.Fatalf("paid without the provider's transaction id: %q (err %v)", got.ProviderTransactionID, err)
+	}
+	created := event(Created, t0)
+	created.PaymentExpiresAt = expires.Add(31 * time.Minute)
+	got, _, err = Next(status(v1.PhasePending), created)
+	if err != nil || got.PaymentExpiresAt == nil || !got.PaymentExpiresAt.Time.Equal(created.PaymentExpiresAt) {
+		t.Fatalf("created without the provider-side expiry: %v (err %v)", got.PaymentExpiresAt, err)
 	}
 }
 

@@ -1,0 +1,33 @@
+package settle
+
+import (
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	v1 "github.com/kubepay/kubepay/api/v1alpha1"
+)
+
+// Unsettled reports whether money can still move for the order, or it holds money to give back:
+// it is open (a payment may be paid), being deleted (its close or its record is pending), or it
+// records a late payment not yet refunded. What an unsettled order needs (its provider, its
+// finalizer) must stay.
+func Unsettled(o *v1.PaymentOrder) bool {
+	return !o.Status.Phase.Terminal() || !o.DeletionTimestamp.IsZero() ||
+		meta.IsStatusConditionTrue(o.Status.Conditions, v1.ConditionLatePayment)
+}
+
+// NotePaidWhileDeleting marks next, the status about to be written on order, when it makes an
+// order that is being deleted Paid: the finalizer then keeps the order as the record of money
+// that moved while nobody wanted it, instead of letting the object go.
+func NotePaidWhileDeleting(order *v1.PaymentOrder, next *v1.PaymentOrderStatus, now time.Time) {
+	if order.DeletionTimestamp.IsZero() || next.Phase != v1.PhasePaid || order.Status.Phase == v1.PhasePaid {
+		return
+	}
+	meta.SetStatusCondition(&next.Conditions, metav1.Condition{
+		Type: v1.ConditionPaidWhileDeleting, Status: metav1.ConditionTrue, Reason: v1.ReasonPaidBeforeDeletion,
+		LastTransitionTime: metav1.NewTime(now), ObservedGeneration: order.Generation,
+		Message: "the payment succeeded while the order was being deleted; the order is kept as the record of the money until it is refunded (or remove the finalizer to release it)",
+	})
+}
