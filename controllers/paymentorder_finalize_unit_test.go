@@ -91,7 +91,7 @@ func TestFinalizeDecisions(t *testing.T) {
 			wantGone: false, wantCondition: v1.ConditionCloseBlocked, wantCalls: "close " + testOTN, wantRequeue: true},
 		{name: "link expired, final query unpaid", why: "after the expiry a final query that finds nothing paid releases the order",
 			order: deleting(v1.PhaseAwaitingPayment), at: expiresAt.Add(time.Second),
-			prov: providers.ProviderFns{CloseFn: closeAnswers(providers.ErrPayableUntilExpiry), QueryFn: queryAnswers(providers.Payment{}, providers.ErrNotFound)},
+			prov:     providers.ProviderFns{CloseFn: closeAnswers(providers.ErrPayableUntilExpiry), QueryFn: queryAnswers(providers.Payment{}, providers.ErrNotFound)},
 			wantGone: true, wantCalls: "close " + testOTN + ";query " + testOTN, wantEvent: "Normal " + v1.ReasonReleasedAfterExpiry},
 		{name: "link expired, final query paid", why: "paid through the link before it expired: kept as Paid",
 			order: deleting(v1.PhaseAwaitingPayment), at: expiresAt.Add(time.Second),

@@ -41,7 +41,7 @@ func TestSyncDecisions(t *testing.T) {
 		wantErr       bool
 	}{
 		{name: "new order without finalizer", why: "the finalizer comes first, so no payment exists that a delete could forget",
-			order: func() *v1.PaymentOrder { o := testOrder(""); o.Finalizers = nil; return o }(),
+			order:     func() *v1.PaymentOrder { o := testOrder(""); o.Finalizers = nil; return o }(),
 			wantPhase: "", wantCalls: ""},
 		{name: "new order is created", why: "the payment is created with the order's out_trade_no as idempotency key and the checkout URL recorded",
 			order: testOrder(""), prov: providers.ProviderFns{CreateFn: created},
@@ -83,10 +83,10 @@ func TestSyncDecisions(t *testing.T) {
 			order: testOrder(v1.PhasePending), resolveErr: fmt.Errorf("%w: Secret shop/creds", resolver.ErrSecretNotFound),
 			wantPhase: v1.PhasePending, wantCalls: "", wantCondition: v1.ReasonCredentialsInvalid, wantErr: true},
 		{name: "amount cannot be converted", why: "an amount the CRD should have refused stops before any provider call",
-			order: func() *v1.PaymentOrder { o := testOrder(""); o.Spec.Amount = "1.234"; return o }(),
+			order:     func() *v1.PaymentOrder { o := testOrder(""); o.Spec.Amount = "1.234"; return o }(),
 			wantPhase: "", wantCalls: "", wantCondition: v1.ReasonInvalidAmount},
 		{name: "poll not due yet", why: "the first query waits one initial interval, so a restart does not query every open order at once",
-			order: testOrder(v1.PhaseAwaitingPayment),
+			order:     testOrder(v1.PhaseAwaitingPayment),
 			wantPhase: v1.PhaseAwaitingPayment, wantCalls: ""},
 		{name: "poll finds it paid", why: "a lost notification is caught by the query: Paid, by source query",
 			order: testOrder(v1.PhaseAwaitingPayment), pollFirst: true, at: t0.Add(5 * time.Minute),
@@ -217,7 +217,9 @@ func containsPrefix(list []string, prefix string) bool {
 // TestInitializeClaimsTheOutTradeNo: the out_trade_no is claimed before any provider call, and an
 // order that cannot have it fails at once without touching any payment.
 func TestInitializeClaimsTheOutTradeNo(t *testing.T) {
-	created := func(context.Context, providers.Order) (providers.Payment, error) { return payment(providers.StatusOpen), nil }
+	created := func(context.Context, providers.Order) (providers.Payment, error) {
+		return payment(providers.StatusOpen), nil
+	}
 	tests := []struct {
 		name       string
 		why        string

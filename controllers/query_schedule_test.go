@@ -40,8 +40,8 @@ func TestQueryScheduleDoublesToMaxWithJitter(t *testing.T) {
 
 func TestOutTradeNo(t *testing.T) {
 	tests := []struct {
-		name  string
-		order v1.PaymentOrder
+		name   string
+		order  v1.PaymentOrder
 		prefix string
 		want   string
 	}{
