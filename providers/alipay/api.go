@@ -149,7 +149,7 @@ func splitResponse(body []byte, key string) (json.RawMessage, string, error) {
 	if obj == nil {
 		obj = errObj
 	}
-	if obj == nil || len(obj) == 0 || obj[0] != '{' {
+	if len(obj) == 0 || obj[0] != '{' {
 		return nil, "", fmt.Errorf("answer has no %s object", key)
 	}
 	return obj, sign, nil
