@@ -143,7 +143,7 @@ func (d *demo) startCluster(assets string) error {
 		if err := os.WriteFile(d.kc.kubeconfig, raw, 0o600); err != nil {
 			return err
 		}
-		info("API server %s; CRDs installed", d.env.ControlPlane.APIServer.ListenAddr.HostPort())
+		info("API server %s; CRDs installed", d.env.ControlPlane.APIServer.SecureServing.ListenAddr.HostPort())
 	}
 	info("kubeconfig written to %s; use it with:", d.kc.kubeconfig)
 	info("  KUBECONFIG=%s %s get paymentorders -A", d.kc.kubeconfig, d.kc.bin)
