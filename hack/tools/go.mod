@@ -1,3 +1,7 @@
+// The project's development tools that must not enter the manager's module graph: golangci-lint
+// brings hundreds of dependencies whose upgrades would otherwise ride along with the manager's.
+// Run from the repository root with `go tool -modfile=hack/tools/go.mod golangci-lint` (make lint).
+// To upgrade: cd hack/tools && go get -tool github.com/golangci/golangci-lint/v2/cmd/golangci-lint@vX.Y.Z
 module github.com/kubepay/kubepay/hack/tools
 
 go 1.26.0
