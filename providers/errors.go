@@ -6,22 +6,28 @@ import (
 )
 
 var (
-	// ErrNotFound: the provider has no payment for the reference.
+	// ErrNotFound means the provider has no payment for the reference. The controller takes it
+	// as nothing to pay and nothing to close, so an expiry or a deletion goes ahead.
 	ErrNotFound = errors.New("payment not found at provider")
-	// ErrAlreadyPaid: a close was refused because the payment is paid.
+	// ErrAlreadyPaid reports a close refused because the payment is paid: money moved, so the
+	// order must not be settled as closed.
 	ErrAlreadyPaid = errors.New("payment already paid")
-	// ErrSignature: a notification failed verification (signature, key, timestamp window).
+	// ErrSignature reports a notification that failed verification (signature, key, timestamp
+	// window). It is answered with 400, since that notification will never verify.
 	ErrSignature = errors.New("notification verification failed")
-	// ErrMalformed: a verified notification could not be parsed.
+	// ErrMalformed reports a verified notification that could not be parsed. It is answered with
+	// 400, since parsing it again cannot succeed.
 	ErrMalformed = errors.New("malformed notification")
-	// ErrCredentials: the provider's Secret is missing keys or they do not parse, or the
-	// provider refused them (401/403, invalid signature or app id).
+	// ErrCredentials reports a provider Secret with missing keys or keys that do not parse, or
+	// credentials the provider refused (401/403, invalid signature or app id). It is not retried
+	// on a timer: only an edit of the Secret can fix it, and that edit wakes the orders waiting
+	// on it.
 	ErrCredentials = errors.New("invalid provider credentials")
-	// ErrPayableUntilExpiry: the provider has no payment to close yet, but the link kubepay handed
+	// ErrPayableUntilExpiry reports that the provider has no payment to close yet, but the link kubepay handed
 	// out stays payable until the payment's expiry (Alipay page/wap create no trade until the
 	// buyer opens the link). Not closed: whoever needed it closed must wait for the expiry.
 	ErrPayableUntilExpiry = errors.New("no payment to close yet, but its link stays payable until it expires")
-	// ErrRefundExceedsPayment: the provider refused a refund because it would exceed what is
+	// ErrRefundExceedsPayment reports that the provider refused a refund because it would exceed what is
 	// left of the payment.
 	ErrRefundExceedsPayment = errors.New("refund exceeds the refundable amount of the payment")
 )

@@ -16,13 +16,14 @@ import (
 type PaymentStatus string
 
 const (
-	// StatusOpen: created, waiting for the customer.
+	// StatusOpen is a payment created and waiting for the customer.
 	StatusOpen PaymentStatus = "open"
-	// StatusSucceeded: money moved; the order is paid.
+	// StatusSucceeded is a payment whose money moved, so the order is paid.
 	StatusSucceeded PaymentStatus = "succeeded"
-	// StatusFailed: the customer's payment failed; the provider will not take it any more.
+	// StatusFailed is a payment the customer failed to make; the provider will not take it any
+	// more, so the order fails.
 	StatusFailed PaymentStatus = "failed"
-	// StatusClosed: closed unpaid (expired or closed by the merchant).
+	// StatusClosed is a payment closed unpaid, expired or closed by the merchant.
 	StatusClosed PaymentStatus = "closed"
 )
 

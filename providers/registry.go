@@ -52,7 +52,7 @@ func (c Config) SecretValue(key string) ([]byte, error) {
 // InvalidSecret is the ErrCredentials error for a Secret key that is present but does not
 // parse; err must describe the value's structure only, never the value.
 func (c Config) InvalidSecret(key string, err error) error {
-	return fmt.Errorf("%w: PaymentProvider %s/%s: credentials Secret key %q: %v", ErrCredentials, c.Namespace, c.Name, key, err)
+	return fmt.Errorf("%w: PaymentProvider %s/%s: credentials Secret key %q: %w", ErrCredentials, c.Namespace, c.Name, key, err)
 }
 
 // Constructor builds a Provider from a Config; it validates the credentials and returns an

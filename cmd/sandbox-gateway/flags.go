@@ -71,7 +71,8 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs := flag.NewFlagSet("sandbox-gateway", flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.Usage = func() {
-		fmt.Fprint(out, usageHeader)
+		// Like PrintDefaults below, help that cannot be written has nowhere else to go.
+		_, _ = fmt.Fprint(out, usageHeader)
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&c.bindAddress, "bind-address", "127.0.0.1:8090", "`host:port` to listen on")

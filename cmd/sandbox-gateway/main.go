@@ -61,7 +61,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	// Written once the port is bound, so scripts may wait for the file as a readiness signal.
 	if cfg.publicKeyOut != "" {
 		if err := os.WriteFile(cfg.publicKeyOut, g.PublicKeyPEM(), 0o644); err != nil {
-			l.Close()
+			_ = l.Close() // never served: the write error is the one to report
 			return fmt.Errorf("write --public-key-out: %w", err)
 		}
 	}

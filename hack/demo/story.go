@@ -26,6 +26,18 @@ var payForm = regexp.MustCompile(`<form method="post" action="([^"]+)"><button n
 
 // story plays and checks each step; the first step that does not happen as printed fails it.
 func (d *demo) story(ctx context.Context) error {
+	if err := d.paidStory(ctx); err != nil {
+		return err
+	}
+	if err := d.unpaidStory(ctx); err != nil {
+		return err
+	}
+	return d.listOrders()
+}
+
+// paidStory is steps 1 to 4: the first order is paid through the checkout page, and the
+// duplicate of its notification changes nothing.
+func (d *demo) paidStory(ctx context.Context) error {
 	step("1. The order gets its checkout URL")
 	if err := d.waitPhase(ctx, paidOrder, "AwaitingPayment", 90*time.Second); err != nil {
 		return err
@@ -83,7 +95,12 @@ func (d *demo) story(ctx context.Context) error {
 		return fmt.Errorf("the duplicate wrote the order (resourceVersion %s -> %s)", rvBefore, rv)
 	}
 	info("%s unchanged: one Paid transition, resourceVersion %s", paidOrder, rvBefore)
+	return nil
+}
 
+// unpaidStory is steps 5 and 6: a forged notification cannot pay the second order, and it
+// expires unpaid.
+func (d *demo) unpaidStory(ctx context.Context) error {
 	step("5. A forged notification (signed with someone else's key) is refused")
 	if err := d.waitPhase(ctx, expiredOrder, "AwaitingPayment", 60*time.Second); err != nil {
 		return err
@@ -115,7 +132,11 @@ func (d *demo) story(ctx context.Context) error {
 		return fmt.Errorf("the gateway shows payment %s as %q, want closed", id, status)
 	}
 	info("%s is Expired; the gateway shows payment %s %s", expiredOrder, id, status)
+	return nil
+}
 
+// listOrders is step 7: the orders as kubectl shows them, and the paid order's events.
+func (d *demo) listOrders() error {
 	step("7. kubectl get paymentorders")
 	out, err := d.kc.run("", "get", "paymentorders", "-n", demoNamespace, "-o", "wide")
 	if err != nil {

@@ -14,7 +14,8 @@ func FreeAddrs(n int) ([]string, error) {
 	var held []net.Listener
 	defer func() {
 		for _, l := range held {
-			l.Close()
+			// Held only to keep the port from being handed out twice; nothing was served.
+			_ = l.Close()
 		}
 	}()
 	for range n {

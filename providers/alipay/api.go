@@ -90,12 +90,12 @@ func (c *Client) readAnswer(method string, body []byte) (answer, error) {
 	}
 	var a answer
 	if err := json.Unmarshal(obj, &a); err != nil {
-		return answer{}, fmt.Errorf("decode %s: %v", key, err)
+		return answer{}, fmt.Errorf("decode %s: %w", key, err)
 	}
 	a.raw = obj
 	if sign != "" {
 		if err := rsakeys.Verify(c.alipayKey, obj, sign); err != nil {
-			return answer{}, fmt.Errorf("response %s: %v with the alipayPublicKey of PaymentProvider %s/%s", key, err, c.namespace, c.name)
+			return answer{}, fmt.Errorf("response %s: %w with the alipayPublicKey of PaymentProvider %s/%s", key, err, c.namespace, c.name)
 		}
 		a.signed = true
 	} else if a.Code == codeSuccess {
@@ -118,7 +118,7 @@ func splitResponse(body []byte, key string) (json.RawMessage, string, error) {
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return nil, "", fmt.Errorf("answer is not valid JSON: %v", err)
+			return nil, "", fmt.Errorf("answer is not valid JSON: %w", err)
 		}
 		k, _ := tok.(string)
 		if seen[k] {
@@ -127,7 +127,7 @@ func splitResponse(body []byte, key string) (json.RawMessage, string, error) {
 		seen[k] = true
 		var v json.RawMessage
 		if err := dec.Decode(&v); err != nil {
-			return nil, "", fmt.Errorf("answer is not valid JSON: %v", err)
+			return nil, "", fmt.Errorf("answer is not valid JSON: %w", err)
 		}
 		switch k {
 		case key:
@@ -141,7 +141,7 @@ func splitResponse(body []byte, key string) (json.RawMessage, string, error) {
 		}
 	}
 	if _, err := dec.Token(); err != nil {
-		return nil, "", fmt.Errorf("answer is not valid JSON: %v", err)
+		return nil, "", fmt.Errorf("answer is not valid JSON: %w", err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, "", errors.New("answer has data after its JSON object")
@@ -149,7 +149,7 @@ func splitResponse(body []byte, key string) (json.RawMessage, string, error) {
 	if obj == nil {
 		obj = errObj
 	}
-	if obj == nil || len(obj) == 0 || obj[0] != '{' {
+	if len(obj) == 0 || obj[0] != '{' {
 		return nil, "", fmt.Errorf("answer has no %s object", key)
 	}
 	return obj, sign, nil

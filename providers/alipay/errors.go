@@ -46,12 +46,12 @@ func (c *Client) answerError(op, what string, a answer) error {
 	err := fmt.Errorf("%s at Alipay %s: code %s, sub_code %q: %s%s", what, c.endpoint.Host, a.Code, a.SubCode, truncate(msg), signed)
 	switch {
 	case a.signed && a.SubCode == subTradeNotExist:
-		return providers.Terminal(op, code, fmt.Errorf("%w: %v", providers.ErrNotFound, err))
+		return providers.Terminal(op, code, fmt.Errorf("%w: %w", providers.ErrNotFound, err))
 	case a.Code == codeUnavailable, a.SubCode == subSystemError, len(a.SubCode) > 4 && a.SubCode[:4] == "isp.":
 		return providers.Retryable(op, code, err)
 	case a.Code == codeInsufficientAuth, a.Code == codeNoPermission,
 		a.SubCode == "isv.invalid-signature", a.SubCode == "isv.invalid-app-id":
-		return providers.Terminal(op, code, fmt.Errorf("%w: PaymentProvider %s/%s: %v", providers.ErrCredentials, c.namespace, c.name, err))
+		return providers.Terminal(op, code, fmt.Errorf("%w: PaymentProvider %s/%s: %w", providers.ErrCredentials, c.namespace, c.name, err))
 	case a.Code == codeMissingParam, a.Code == codeInvalidParam, a.Code == codeBusinessFailed:
 		return providers.Terminal(op, code, err)
 	default:

@@ -221,7 +221,7 @@ func (c *Client) classify(op, what string, status int, body []byte) error {
 	err := c.answerError(what, status, body)
 	switch {
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
-		return providers.Terminal(op, code, fmt.Errorf("%w: PaymentProvider %s/%s: %v", providers.ErrCredentials, c.namespace, c.name, err))
+		return providers.Terminal(op, code, fmt.Errorf("%w: PaymentProvider %s/%s: %w", providers.ErrCredentials, c.namespace, c.name, err))
 	case status == http.StatusRequestTimeout, status == http.StatusTooEarly, status == http.StatusTooManyRequests, status >= 500:
 		return providers.Retryable(op, code, err)
 	case status >= 400:

@@ -50,7 +50,7 @@ func toStripeAmount(minor int64, currency string) (int64, error) {
 func fromStripeAmount(amount int64, currency string) (int64, error) {
 	minor, err := rescale(amount, stripeExponent(currency), money.Exponent(currency))
 	if err != nil {
-		return 0, fmt.Errorf("Stripe amount %d of %s has no exact kubepay amount: %w", amount, currency, err)
+		return 0, fmt.Errorf("amount %d of %s from Stripe has no exact kubepay amount: %w", amount, currency, err)
 	}
 	return minor, nil
 }

@@ -32,7 +32,7 @@ func newAPIClient(apiKey, endpoint string, hc *http.Client) *stripego.Client {
 // boundedTransport caps answer bodies, since stripe-go reads them whole.
 type boundedTransport struct{ next http.RoundTripper }
 
-var errResponseTooLarge = errors.New("Stripe answer is larger than 1 MiB")
+var errResponseTooLarge = errors.New("answer from Stripe is larger than 1 MiB")
 
 func (t boundedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	next := t.next

@@ -40,9 +40,9 @@ func (c *Client) classify(op, what string, err error) error {
 	desc := c.describe(what, se)
 	switch {
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
-		return providers.Terminal(op, code, fmt.Errorf("%w: PaymentProvider %s/%s: %v", providers.ErrCredentials, c.namespace, c.name, desc))
+		return providers.Terminal(op, code, fmt.Errorf("%w: PaymentProvider %s/%s: %w", providers.ErrCredentials, c.namespace, c.name, desc))
 	case status == http.StatusNotFound:
-		return providers.Terminal(op, code, fmt.Errorf("%w: %v", providers.ErrNotFound, desc))
+		return providers.Terminal(op, code, fmt.Errorf("%w: %w", providers.ErrNotFound, desc))
 	case se.Type == stripego.ErrorTypeIdempotency:
 		return providers.Terminal(op, "idempotency_error", desc)
 	case status == http.StatusConflict && se.Code == stripego.ErrorCodeIdempotencyKeyInUse:

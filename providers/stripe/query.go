@@ -41,7 +41,7 @@ func (c *Client) session(ctx context.Context, op, outTradeNo, providerPaymentID 
 	case isInvalidRequest(err):
 		// Stripe answers a replayed key with the first request's saved answer; refusing the
 		// parameters means no create with them ever ran, so there is no session.
-		return nil, what, providers.Terminal(op, "not_found", fmt.Errorf("%w: %s: replaying the create was refused, so none was made: %v", providers.ErrNotFound, what, c.classify(op, "replayed create", err)))
+		return nil, what, providers.Terminal(op, "not_found", fmt.Errorf("%w: %s: replaying the create was refused, so none was made: %w", providers.ErrNotFound, what, c.classify(op, "replayed create", err)))
 	}
 	return nil, what, c.classify(op, what+" (replayed create)", err)
 }

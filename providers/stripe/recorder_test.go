@@ -39,7 +39,7 @@ type canned struct {
 func newRecorder(t testing.TB, upstream string) *recorder {
 	t.Helper()
 	rec := &recorder{canned: map[string][]canned{}}
-	var proxy http.Handler = http.NotFoundHandler()
+	proxy := http.NotFoundHandler()
 	if upstream != "" {
 		u, err := url.Parse(upstream)
 		if err != nil {

@@ -61,7 +61,7 @@ func buildStripeMock() (string, error) {
 	cmd := exec.CommandContext(ctx, "go", "install", stripeMockModule)
 	cmd.Env = append(os.Environ(), "GOBIN="+binDir)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building it with `GOBIN=%s go install %s` failed (it needs the Go module proxy, or a prebuilt binary at %s): %v\n%s", binDir, stripeMockModule, bin, err, out)
+		return "", fmt.Errorf("building it with `GOBIN=%s go install %s` failed (it needs the Go module proxy, or a prebuilt binary at %s): %w\n%s", binDir, stripeMockModule, bin, err, out)
 	}
 	return bin, nil
 }

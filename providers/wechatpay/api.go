@@ -67,7 +67,7 @@ func (c *Client) do(ctx context.Context, op, what, method string, u *url.URL, in
 	ok2xx := r.status >= 200 && r.status < 300
 	if ok2xx || resp.Header.Get(HeaderSignature) != "" {
 		if err := c.verifySigned(resp.Header, r.body); err != nil {
-			return reply{}, providers.Retryable(op, "bad_response", fmt.Errorf("%s at WeChat Pay %s: answer (HTTP %d%s) fails verification for PaymentProvider %s/%s: %v", what, c.endpoint.Host, r.status, r.requestIDNote(), c.namespace, c.name, err))
+			return reply{}, providers.Retryable(op, "bad_response", fmt.Errorf("%s at WeChat Pay %s: answer (HTTP %d%s) fails verification for PaymentProvider %s/%s: %w", what, c.endpoint.Host, r.status, r.requestIDNote(), c.namespace, c.name, err))
 		}
 		r.signed = true
 	}

@@ -55,12 +55,12 @@ func (c *Client) answerError(op, what string, r reply) error {
 	err := fmt.Errorf("%s at WeChat Pay %s: HTTP %d %s%s%s%s", what, c.endpoint.Host, r.status, code, msg, r.requestIDNote(), signed)
 	switch {
 	case r.signed && r.status == http.StatusNotFound && (code == codeOrderNotExist || code == codeResourceNotExists):
-		return providers.Terminal(op, code, fmt.Errorf("%w: %v", providers.ErrNotFound, err))
+		return providers.Terminal(op, code, fmt.Errorf("%w: %w", providers.ErrNotFound, err))
 	case r.status == http.StatusTooManyRequests, r.status >= 500, r.status == http.StatusRequestTimeout,
 		code == codeSystemError, code == codeFrequencyLimited, code == codeBankError:
 		return providers.Retryable(op, code, err)
 	case r.status == http.StatusUnauthorized || code == codeSignError:
-		return providers.Terminal(op, code, fmt.Errorf("%w: PaymentProvider %s/%s: %v", providers.ErrCredentials, c.namespace, c.name, err))
+		return providers.Terminal(op, code, fmt.Errorf("%w: PaymentProvider %s/%s: %w", providers.ErrCredentials, c.namespace, c.name, err))
 	case r.status >= 400:
 		return providers.Terminal(op, code, err)
 	default:

@@ -35,7 +35,7 @@ func parseCertificates(data []byte) (map[string]platformKey, error) {
 		}
 		cert, err := x509.ParseCertificate(block.Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("certificate does not parse: %v", err)
+			return nil, fmt.Errorf("certificate does not parse: %w", err)
 		}
 		pub, ok := cert.PublicKey.(*rsa.PublicKey)
 		if !ok {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -95,8 +96,13 @@ func (s *soak) runChaos(ctx context.Context) {
 		l.add(s.start, "%s restarted from its state file: %d payments, %d deliveries pending", s.gateway.name, st.PaymentsTotal, st.DeliveriesPending)
 	}
 	// The Secret holds the old public key: a new signing key would fail every notification.
-	if keyAfter, err := httpGet(s.addr.gatewayURL() + "/v1/public-key"); err != nil || !bytes.Equal(keyBefore, keyAfter) {
-		fail(fmt.Errorf("the gateway's signing key did not survive its restart (err %v)", err))
+	keyAfter, err := httpGet(s.addr.gatewayURL() + "/v1/public-key")
+	if err != nil {
+		fail(fmt.Errorf("reading the gateway's public key after its restart: %w", err))
+		return
+	}
+	if !bytes.Equal(keyBefore, keyAfter) {
+		fail(errors.New("the gateway's signing key did not survive its restart"))
 		return
 	}
 	if at(otherKillAt) != nil {

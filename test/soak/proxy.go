@@ -63,7 +63,7 @@ func startProxy(addr string, backends []string, logTo io.Writer) (*proxy, error)
 	p.srv = &http.Server{Handler: rp, ReadHeaderTimeout: 5 * time.Second, ErrorLog: log.New(logTo, "proxy: ", log.LstdFlags)}
 	go func() {
 		if err := p.srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			fmt.Fprintf(logTo, "proxy: serve: %v\n", err)
+			_, _ = fmt.Fprintf(logTo, "proxy: serve: %v\n", err) // the log is the only place it can go
 		}
 	}()
 	return p, nil

@@ -76,121 +76,162 @@ func lookupPayment(ctx context.Context, c *http.Client, base, outTradeNo string)
 // verify checks the end state against the gateway's truth (which payments succeeded and which
 // were closed) and returns the figures with every failed check spelled out.
 func (s *soak) verify(snap *snapshot) (*Results, []string) {
-	r := &Results{Orders: len(s.plan.orders)}
-	var failures []string
-	failf := func(format string, a ...any) { failures = append(failures, fmt.Sprintf(format, a...)) }
-	// Lists are capped so one systematic bug does not print a thousand lines.
-	examples := map[string]int{}
-	example := func(kind, format string, a ...any) {
-		if examples[kind]++; examples[kind] <= 5 {
-			failf(kind+": "+format, a...)
-		}
-	}
-
+	v := &verdict{r: &Results{Orders: len(s.plan.orders)}, examples: map[string]int{}}
+	r := v.r
 	for _, e := range s.plan.errors {
-		example("create", "%s", e)
+		v.example("create", "%s", e)
 	}
 	if len(snap.orders) != r.Orders {
-		failf("%d orders exist, %d were planned", len(snap.orders), r.Orders)
+		v.failf("%d orders exist, %d were planned", len(snap.orders), r.Orders)
 	}
-	for _, o := range snap.orders {
-		paidEntries := 0
-		for _, h := range o.Status.History {
-			switch h.To {
-			case v1.PhasePaid:
-				paidEntries++
-				switch h.Source {
-				case v1.SourceNotification:
-					r.NotificationsApplied++
-				case v1.SourceQuery:
-					r.QueryApplied++
-				default:
-					r.ControllerApplied++
-				}
-			case v1.PhaseExpired:
-				if h.Source == v1.SourceNotification {
-					r.ExpiredByNotification++
-				} else {
-					r.ExpiredByController++
-				}
-			}
-		}
-		switch o.Status.Phase {
-		case v1.PhasePaid:
-			r.Paid++
-		case v1.PhaseExpired:
-			r.Expired++
-		}
-		r.observeTimes(&o)
-		if paidEntries > 1 {
-			r.DoubleApplied++
-			example("double_applied", "%s has %d history entries to Paid", o.Name, paidEntries)
-		}
-		if !o.Status.Phase.Terminal() {
-			r.Stuck++
-			example("stuck", "%s is still %q", o.Name, o.Status.Phase)
-		}
+	for i := range snap.orders {
+		o := &snap.orders[i]
 		p, ok := snap.payments[o.Status.OutTradeNo]
-		if !ok {
-			r.MissingPayments++
-			example("missing_payment", "%s (outTradeNo %q) has no payment at the gateway", o.Name, o.Status.OutTradeNo)
-			continue
-		}
-		switch p.Status {
-		case gateway.StatusSucceeded:
-			r.PaidAtGateway++
-			// What the order records of the payment must be the gateway's: amount, payment id, time.
-			if o.Status.Phase == v1.PhasePaid && (o.Status.PaidAmount != o.Spec.Amount || o.Status.ProviderPaymentID != p.ID ||
-				o.Status.PaidAt == nil || !o.Status.PaidAt.Time.Equal(p.PaidAt)) {
-				r.PaidMismatch++
-				example("paid_mismatch", "%s records %s paid at %v by %s; the gateway has %d minor units paid at %v by %s",
-					o.Name, o.Status.PaidAmount, o.Status.PaidAt, o.Status.ProviderPaymentID, p.Amount, p.PaidAt, p.ID)
-			}
-			if !s.plan.pay[o.Name] {
-				example("wrong_state", "%s was paid at the gateway but the customer never meant to pay it", o.Name)
-				r.WrongState++
-			}
-			if o.Status.Phase != v1.PhasePaid || paidEntries != 1 {
-				if o.Status.Phase != v1.PhasePaid && o.Status.Phase.Terminal() {
-					r.Lost++ // stuck ones are counted below
-				}
-				example("lost", "%s was paid at the gateway (%s) but is %q with %d Paid entries", o.Name, p.ID, o.Status.Phase, paidEntries)
-			}
-		case gateway.StatusClosed:
-			r.ClosedAtGateway++
-			if o.Status.Phase != v1.PhaseExpired {
-				r.WrongState++
-				example("wrong_state", "%s's payment %s is closed but the order is %q", o.Name, p.ID, o.Status.Phase)
-			}
-		default:
-			r.WrongState++
-			example("wrong_state", "%s's payment %s is %q at the end (order %q): neither paid nor closed", o.Name, p.ID, p.Status, o.Status.Phase)
-		}
-		if o.Status.Phase == v1.PhasePaid && p.Status != gateway.StatusSucceeded {
-			r.WrongState++
-			example("wrong_state", "%s is Paid but its payment %s is %q at the gateway", o.Name, p.ID, p.Status)
-		}
+		v.checkOrder(o, p, ok, s.plan.pay[o.Name])
 	}
 	r.Lost += r.Stuck
+	v.checkGateway(snap.stats)
+	s.checkProcesses(v)
+	v.checkTotals()
+	r.FailedChecks = len(v.failures)
+	return r, v.failures
+}
 
-	// Exactly one payment per order, counted by the gateway from its payments themselves.
-	st := snap.stats
+// verdict collects the figures and the failed checks of one verification.
+type verdict struct {
+	r        *Results
+	failures []string
+	// examples counts the failures of each kind, so one systematic bug lists five of them
+	// rather than a thousand lines.
+	examples map[string]int
+}
+
+func (v *verdict) failf(format string, a ...any) {
+	v.failures = append(v.failures, fmt.Sprintf(format, a...))
+}
+
+// example records a failure of kind, listing only the first five of each kind.
+func (v *verdict) example(kind, format string, a ...any) {
+	if v.examples[kind]++; v.examples[kind] <= 5 {
+		v.failf(kind+": "+format, a...)
+	}
+}
+
+// checkOrder counts one order's transitions and checks it against its payment at the gateway
+// (found false when the gateway has none); meantToPay says whether the customer paid it.
+func (v *verdict) checkOrder(o *v1.PaymentOrder, p gateway.Payment, found, meantToPay bool) {
+	r := v.r
+	paidEntries := v.countHistory(o)
+	switch o.Status.Phase {
+	case v1.PhasePaid:
+		r.Paid++
+	case v1.PhaseExpired:
+		r.Expired++
+	}
+	r.observeTimes(o)
+	if paidEntries > 1 {
+		r.DoubleApplied++
+		v.example("double_applied", "%s has %d history entries to Paid", o.Name, paidEntries)
+	}
+	if !o.Status.Phase.Terminal() {
+		r.Stuck++
+		v.example("stuck", "%s is still %q", o.Name, o.Status.Phase)
+	}
+	if !found {
+		r.MissingPayments++
+		v.example("missing_payment", "%s (outTradeNo %q) has no payment at the gateway", o.Name, o.Status.OutTradeNo)
+		return
+	}
+	switch p.Status {
+	case gateway.StatusSucceeded:
+		r.PaidAtGateway++
+		v.checkPaid(o, p, paidEntries, meantToPay)
+	case gateway.StatusClosed:
+		r.ClosedAtGateway++
+		if o.Status.Phase != v1.PhaseExpired {
+			r.WrongState++
+			v.example("wrong_state", "%s's payment %s is closed but the order is %q", o.Name, p.ID, o.Status.Phase)
+		}
+	default:
+		r.WrongState++
+		v.example("wrong_state", "%s's payment %s is %q at the end (order %q): neither paid nor closed", o.Name, p.ID, p.Status, o.Status.Phase)
+	}
+	if o.Status.Phase == v1.PhasePaid && p.Status != gateway.StatusSucceeded {
+		r.WrongState++
+		v.example("wrong_state", "%s is Paid but its payment %s is %q at the gateway", o.Name, p.ID, p.Status)
+	}
+}
+
+// countHistory counts the order's transitions to Paid and Expired by who applied them, and
+// returns how many went to Paid: more than one is a double application.
+func (v *verdict) countHistory(o *v1.PaymentOrder) (paidEntries int) {
+	r := v.r
+	for _, h := range o.Status.History {
+		switch h.To {
+		case v1.PhasePaid:
+			paidEntries++
+			switch h.Source {
+			case v1.SourceNotification:
+				r.NotificationsApplied++
+			case v1.SourceQuery:
+				r.QueryApplied++
+			default:
+				r.ControllerApplied++
+			}
+		case v1.PhaseExpired:
+			if h.Source == v1.SourceNotification {
+				r.ExpiredByNotification++
+			} else {
+				r.ExpiredByController++
+			}
+		}
+	}
+	return paidEntries
+}
+
+// checkPaid checks an order whose payment succeeded at the gateway: it must be Paid once, with
+// the gateway's amount, payment id and time, and the customer must have meant to pay it.
+func (v *verdict) checkPaid(o *v1.PaymentOrder, p gateway.Payment, paidEntries int, meantToPay bool) {
+	r := v.r
+	// What the order records of the payment must be the gateway's: amount, payment id, time.
+	if o.Status.Phase == v1.PhasePaid && (o.Status.PaidAmount != o.Spec.Amount || o.Status.ProviderPaymentID != p.ID ||
+		o.Status.PaidAt == nil || !o.Status.PaidAt.Time.Equal(p.PaidAt)) {
+		r.PaidMismatch++
+		v.example("paid_mismatch", "%s records %s paid at %v by %s; the gateway has %d minor units paid at %v by %s",
+			o.Name, o.Status.PaidAmount, o.Status.PaidAt, o.Status.ProviderPaymentID, p.Amount, p.PaidAt, p.ID)
+	}
+	if !meantToPay {
+		v.example("wrong_state", "%s was paid at the gateway but the customer never meant to pay it", o.Name)
+		r.WrongState++
+	}
+	if o.Status.Phase != v1.PhasePaid || paidEntries != 1 {
+		if o.Status.Phase != v1.PhasePaid && o.Status.Phase.Terminal() {
+			r.Lost++ // stuck ones are counted below
+		}
+		v.example("lost", "%s was paid at the gateway (%s) but is %q with %d Paid entries", o.Name, p.ID, o.Status.Phase, paidEntries)
+	}
+}
+
+// checkGateway checks the gateway's own counts: exactly one payment per order, no create
+// refused as a conflict, and every notification delivered (acknowledged, none pending, none
+// given up).
+func (v *verdict) checkGateway(st gateway.Stats) {
+	r := v.r
 	r.GatewayPayments = st.PaymentsTotal
 	for otn, n := range st.PaymentsByOutTradeNo {
 		if n > 1 {
 			r.DuplicatePayments += n - 1
-			example("duplicate_payment", "out_trade_no %s has %d payments", otn, n)
+			v.example("duplicate_payment", "out_trade_no %s has %d payments", otn, n)
 		}
 	}
 	r.CreateReplays, r.CreateConflicts = int(st.CreateReplaysTotal), int(st.CreateConflictsTotal)
 	if st.CreateConflictsTotal != 0 {
-		failf("the gateway refused %d creates as idempotency conflicts: a retried create changed its request", st.CreateConflictsTotal)
+		v.failf("the gateway refused %d creates as idempotency conflicts: a retried create changed its request", st.CreateConflictsTotal)
 	}
 	if st.PaymentsTotal != r.Orders {
-		failf("the gateway holds %d payments for %d orders", st.PaymentsTotal, r.Orders)
+		v.failf("the gateway holds %d payments for %d orders", st.PaymentsTotal, r.Orders)
 	}
 
-	// Every notification delivered: acknowledged, none pending, none given up.
 	r.NotificationEvents = len(st.Deliveries)
 	r.AckedDeliveries, r.DeliveriesPending, r.DeliveriesGivenUp = st.DeliveriesAcked, st.DeliveriesPending, st.DeliveriesGivenUp
 	for _, d := range st.Deliveries {
@@ -201,40 +242,47 @@ func (s *soak) verify(snap *snapshot) (*Results, []string) {
 			}
 		}
 		if !d.Acked {
-			example("undelivered", "%s event %s (out_trade_no %s) not acknowledged after %d attempts (given up %v)", d.Type, d.EventID, d.OutTradeNo, len(d.Attempts), d.GaveUp)
+			v.example("undelivered", "%s event %s (out_trade_no %s) not acknowledged after %d attempts (given up %v)", d.Type, d.EventID, d.OutTradeNo, len(d.Attempts), d.GaveUp)
 		}
 	}
 	r.LostNotifications = st.DeliveriesPending + st.DeliveriesGivenUp
+}
 
-	// Processes and chaos.
+// checkProcesses checks the processes and the chaos: no exit but the planned kills, all three
+// restarts done, and the customer told of exactly the payments the gateway has.
+func (s *soak) checkProcesses(v *verdict) {
+	r := v.r
 	_, r.Restarts, _ = s.chaos.state()
 	for _, m := range append([]*service{s.gateway}, s.managers[:]...) {
 		r.UnexpectedExits += len(m.crashes)
 		for _, c := range m.crashes {
-			failf("unexpected exit: %s", c)
+			v.failf("unexpected exit: %s", c)
 		}
 	}
 	if r.Restarts != 3 {
-		failf("%d restarts performed, 3 planned", r.Restarts)
+		v.failf("%d restarts performed, 3 planned", r.Restarts)
 	}
 	r.CustomerPaid, r.CustomerRefused, r.CustomerGaveUp = int(s.customer.paid.Load()), int(s.customer.refused.Load()), int(s.customer.failed.Load())
 	if r.CustomerPaid != r.PaidAtGateway {
-		failf("the customer was told %d payments succeeded, the gateway has %d", r.CustomerPaid, r.PaidAtGateway)
+		v.failf("the customer was told %d payments succeeded, the gateway has %d", r.CustomerPaid, r.PaidAtGateway)
 	}
 	r.ProxyRequests, r.Proxy502 = int(s.proxy.perBackend[0].Load()+s.proxy.perBackend[1].Load()), int(s.proxy.badGateway.Load())
+}
 
+// checkTotals says how many failures of each kind there were beyond the five listed, and
+// checks that the order phases add up to the gateway's payments.
+func (v *verdict) checkTotals() {
+	r := v.r
 	for kind, n := range map[string]int{"paid_mismatch": r.PaidMismatch, "double_applied": r.DoubleApplied, "lost": r.Lost, "stuck": r.Stuck,
 		"wrong_state": r.WrongState, "missing_payment": r.MissingPayments, "duplicate_payment": r.DuplicatePayments,
 		"undelivered": r.LostNotifications} {
 		if n > 5 {
-			failf("%s: %d in all (first 5 listed)", kind, n)
+			v.failf("%s: %d in all (first 5 listed)", kind, n)
 		}
 	}
 	if r.Paid != r.PaidAtGateway || r.Expired != r.ClosedAtGateway || r.Paid+r.Expired != r.Orders {
-		failf("%d Paid + %d Expired orders; the gateway has %d succeeded and %d closed payments for %d orders", r.Paid, r.Expired, r.PaidAtGateway, r.ClosedAtGateway, r.Orders)
+		v.failf("%d Paid + %d Expired orders; the gateway has %d succeeded and %d closed payments for %d orders", r.Paid, r.Expired, r.PaidAtGateway, r.ClosedAtGateway, r.Orders)
 	}
-	r.FailedChecks = len(failures)
-	return r, failures
 }
 
 // observeTimes records how long the order waited at each step, from its history (second

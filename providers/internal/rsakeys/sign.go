@@ -10,9 +10,10 @@ import (
 )
 
 var (
-	// ErrEncoding: a signature is not standard base64.
+	// ErrEncoding reports a signature that is not standard base64, told apart from ErrMismatch
+	// so callers can say the signature header is garbled rather than forged.
 	ErrEncoding = errors.New("signature is not standard base64")
-	// ErrMismatch: a signature does not verify.
+	// ErrMismatch reports a well-formed signature that does not verify with the key.
 	ErrMismatch = errors.New("signature does not verify")
 )
 

@@ -35,7 +35,7 @@ func verify(t *testing.T, g *gateway.Gateway, header string, body []byte) (int64
 	ts, sig, ok := strings.Cut(header, ",v1=")
 	ts, tok := strings.CutPrefix(ts, "t=")
 	if !ok || !tok {
-		return 0, fmt.Errorf("header %q is not t=...,v1=...", header)
+		return 0, fmt.Errorf("header %q is not of the form t=<unix time>,v1=<signature>", header)
 	}
 	raw, err := base64.StdEncoding.DecodeString(sig)
 	if err != nil {

@@ -84,8 +84,20 @@ type Options struct {
 }
 
 // withDefaults validates o and returns a copy with every default filled in. Slices are copied so
-// the caller may reuse its own.
+// the caller may reuse its own. Every invalid option is reported, not just the first.
 func (o Options) withDefaults() (Options, error) {
+	errs := o.checkMerchant()
+	errs = append(errs, o.checkDelivery()...)
+	o.fillPlumbing()
+	if err := errors.Join(errs...); err != nil {
+		return o, fmt.Errorf("invalid sandbox gateway options: %w", err)
+	}
+	return o, nil
+}
+
+// checkMerchant validates what identifies the merchant and the gateway (API keys, public URL,
+// signing key) and normalises them in o.
+func (o *Options) checkMerchant() []error {
 	var errs []error
 	if len(o.APIKeys) == 0 {
 		errs = append(errs, errors.New("at least one API key is required"))
@@ -109,6 +121,13 @@ func (o Options) withDefaults() (Options, error) {
 	if o.SigningKey != nil && o.SigningKey.N.BitLen() < MinKeyBits {
 		errs = append(errs, fmt.Errorf("signing key has %d bits, at least %d are required", o.SigningKey.N.BitLen(), MinKeyBits))
 	}
+	return errs
+}
+
+// checkDelivery validates the notification timing and chaos options and fills in their
+// defaults in o.
+func (o *Options) checkDelivery() []error {
+	var errs []error
 	switch {
 	case o.TimeScale < 0:
 		errs = append(errs, fmt.Errorf("time scale %v is negative", o.TimeScale))
@@ -148,6 +167,12 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Delay < 0 {
 		errs = append(errs, fmt.Errorf("delay %v is negative", o.Delay))
 	}
+	return errs
+}
+
+// fillPlumbing fills in the defaults of the options that cannot be invalid: worker count,
+// attempt timeout, clock, HTTP client and logger.
+func (o *Options) fillPlumbing() {
 	if o.Workers <= 0 {
 		o.Workers = DefaultWorkers
 	}
@@ -170,10 +195,6 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if err := errors.Join(errs...); err != nil {
-		return o, fmt.Errorf("invalid sandbox gateway options: %w", err)
-	}
-	return o, nil
 }
 
 // scaled applies TimeScale to a retry delay.

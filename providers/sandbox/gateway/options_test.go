@@ -41,7 +41,7 @@ func TestNewRejectsInvalidOptions(t *testing.T) {
 			tc.change(&o)
 			g, err := gateway.New(o)
 			if err == nil {
-				g.Close()
+				_ = g.Close()
 				t.Fatal("New succeeded")
 			}
 			if !strings.Contains(err.Error(), tc.want) {

@@ -110,16 +110,10 @@ type canonicalRequest struct {
 // naming the first offending field.
 func (c CreateRequest) canonical() (canonicalRequest, error) {
 	invalid := func(format string, a ...any) (canonicalRequest, error) {
-		return canonicalRequest{}, &apiError{Status: 400, Code: codeInvalidRequest, Message: fmt.Sprintf(format, a...)}
+		return canonicalRequest{}, invalidRequest(format, a...)
 	}
-	if n := len(c.OutTradeNo); n == 0 || n > maxOutTradeNo {
-		return invalid("out_trade_no must have 1 to %d characters, got %d", maxOutTradeNo, n)
-	}
-	for i := 0; i < len(c.OutTradeNo); i++ {
-		// It travels in a header and a query string: printable ASCII without spaces only.
-		if b := c.OutTradeNo[i]; b <= ' ' || b > '~' {
-			return invalid("out_trade_no %q must be printable ASCII without spaces", c.OutTradeNo)
-		}
+	if err := checkOutTradeNo(c.OutTradeNo); err != nil {
+		return canonicalRequest{}, err
 	}
 	if c.Amount <= 0 {
 		return invalid("amount must be a positive number of minor units, got %d", c.Amount)
@@ -147,23 +141,53 @@ func (c CreateRequest) canonical() (canonicalRequest, error) {
 		}
 		expires = t.UTC()
 	}
-	if len(c.Metadata) > maxMetadataKeys {
-		return invalid("metadata has %d keys, at most %d are allowed", len(c.Metadata), maxMetadataKeys)
-	}
-	var meta map[string]string
-	for k, v := range c.Metadata {
-		if k == "" || len(k) > maxMetadataKey || len(v) > maxMetadataValue {
-			return invalid("metadata key %q: keys need 1 to %d characters and values at most %d", k, maxMetadataKey, maxMetadataValue)
-		}
-		if meta == nil {
-			meta = make(map[string]string, len(c.Metadata))
-		}
-		meta[k] = v
+	meta, err := canonicalMetadata(c.Metadata)
+	if err != nil {
+		return canonicalRequest{}, err
 	}
 	return canonicalRequest{
 		OutTradeNo: c.OutTradeNo, Amount: c.Amount, Currency: c.Currency, Subject: c.Subject,
 		Channel: c.Channel, NotifyURL: c.NotifyURL, ReturnURL: c.ReturnURL, ExpiresAt: expires, Metadata: meta,
 	}, nil
+}
+
+// invalidRequest is the 400 invalid_request answer, its message naming the offending field.
+func invalidRequest(format string, a ...any) error {
+	return &apiError{Status: 400, Code: codeInvalidRequest, Message: fmt.Sprintf(format, a...)}
+}
+
+// checkOutTradeNo refuses an out_trade_no that could not travel in a header and a query string
+// as it is: printable ASCII without spaces, of bounded length.
+func checkOutTradeNo(otn string) error {
+	if n := len(otn); n == 0 || n > maxOutTradeNo {
+		return invalidRequest("out_trade_no must have 1 to %d characters, got %d", maxOutTradeNo, n)
+	}
+	for i := 0; i < len(otn); i++ {
+		if b := otn[i]; b <= ' ' || b > '~' {
+			return invalidRequest("out_trade_no %q must be printable ASCII without spaces", otn)
+		}
+	}
+	return nil
+}
+
+// canonicalMetadata bounds the metadata and copies it, so a caller's later change to its map
+// cannot alter a stored request; no metadata at all is nil, so it hashes the same as an empty
+// map.
+func canonicalMetadata(m map[string]string) (map[string]string, error) {
+	if len(m) > maxMetadataKeys {
+		return nil, invalidRequest("metadata has %d keys, at most %d are allowed", len(m), maxMetadataKeys)
+	}
+	var meta map[string]string
+	for k, v := range m {
+		if k == "" || len(k) > maxMetadataKey || len(v) > maxMetadataValue {
+			return nil, invalidRequest("metadata key %q: keys need 1 to %d characters and values at most %d", k, maxMetadataKey, maxMetadataValue)
+		}
+		if meta == nil {
+			meta = make(map[string]string, len(m))
+		}
+		meta[k] = v
+	}
+	return meta, nil
 }
 
 // fingerprint hashes the canonical request. encoding/json writes map keys sorted, so equal

@@ -108,7 +108,7 @@ func TestStateFileErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			g, err := gateway.New(gateway.Options{APIKeys: []string{"k"}, StateFile: tc.path, SigningKey: gatewaytest.SigningKey()})
 			if err == nil {
-				g.Close()
+				_ = g.Close()
 				t.Fatalf("New with state file %s succeeded", tc.path)
 			}
 		})

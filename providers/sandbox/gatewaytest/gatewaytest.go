@@ -53,12 +53,12 @@ func StartTest(t testing.TB, opts gateway.Options) (*gateway.Gateway, *httptest.
 		t.Fatalf("gatewaytest: listen on loopback: %v", err)
 	}
 	srv := httptest.NewUnstartedServer(nil)
-	srv.Listener.Close()
+	_ = srv.Listener.Close() // replaced by l before anything could connect to it
 	srv.Listener = l
 	opts.PublicBaseURL = "http://" + l.Addr().String()
 	g, err := gateway.New(opts)
 	if err != nil {
-		l.Close()
+		_ = l.Close()
 		t.Fatalf("gatewaytest: start sandbox gateway: %v", err)
 	}
 	srv.Config.Handler = g.Handler()

@@ -55,7 +55,8 @@ func (g *Gateway) checkout(w http.ResponseWriter, r *http.Request) {
 		g.trades[biz.OutTradeNo] = t
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	fmt.Fprintf(w, "<!doctype html><title>Alipay checkout</title><p>%s: %s CNY, %s</p>",
+	// A failed write means the client went away; there is nobody left to tell.
+	_, _ = fmt.Fprintf(w, "<!doctype html><title>Alipay checkout</title><p>%s: %s CNY, %s</p>",
 		html.EscapeString(t.Subject), html.EscapeString(t.TotalAmount), html.EscapeString(t.Status))
 }
 

@@ -12,51 +12,32 @@ func errorBody(code, message string) map[string]string {
 	return map[string]string{"code": code, "message": message}
 }
 
+// prepayRequest is the body of a Native or H5 prepay request, as far as the fake reads it.
+type prepayRequest struct {
+	AppID       string `json:"appid"`
+	MchID       string `json:"mchid"`
+	Description string `json:"description"`
+	OutTradeNo  string `json:"out_trade_no"`
+	TimeExpire  string `json:"time_expire"`
+	NotifyURL   string `json:"notify_url"`
+	Amount      struct {
+		Total    int64  `json:"total"`
+		Currency string `json:"currency"`
+	} `json:"amount"`
+	SceneInfo *struct {
+		PayerClientIP string `json:"payer_client_ip"`
+		H5Info        *struct {
+			Type string `json:"type"`
+		} `json:"h5_info"`
+	} `json:"scene_info"`
+}
+
 // prepay creates (or finds) a Native or H5 order.
 func (g *Gateway) prepay(w http.ResponseWriter, r *http.Request, body []byte, f Fault) {
-	var req struct {
-		AppID       string `json:"appid"`
-		MchID       string `json:"mchid"`
-		Description string `json:"description"`
-		OutTradeNo  string `json:"out_trade_no"`
-		TimeExpire  string `json:"time_expire"`
-		NotifyURL   string `json:"notify_url"`
-		Amount      struct {
-			Total    int64  `json:"total"`
-			Currency string `json:"currency"`
-		} `json:"amount"`
-		SceneInfo *struct {
-			PayerClientIP string `json:"payer_client_ip"`
-			H5Info        *struct {
-				Type string `json:"type"`
-			} `json:"h5_info"`
-		} `json:"scene_info"`
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
 	channel := strings.TrimPrefix(r.URL.Path, "/v3/pay/transactions/")
-	if err := dec.Decode(&req); err != nil {
-		g.reply(w, http.StatusBadRequest, errorBody("PARAM_ERROR", "body is not JSON"), f)
-		return
-	}
-	// Required fields must be present under their exact wire names.
-	var raw map[string]json.RawMessage
-	_ = json.Unmarshal(body, &raw)
-	for _, k := range []string{"appid", "mchid", "description", "out_trade_no", "notify_url", "amount"} {
-		if _, ok := raw[k]; !ok {
-			g.reply(w, http.StatusBadRequest, errorBody("PARAM_ERROR", "missing "+k), f)
-			return
-		}
-	}
-	_, errExpire := time.Parse(time.RFC3339, req.TimeExpire)
-	switch {
-	case req.AppID != g.AppID || req.MchID != g.MchID:
-		g.reply(w, http.StatusBadRequest, errorBody("APPID_MCHID_NOT_MATCH", "appid和mch_id不匹配"), f)
-		return
-	case req.Description == "" || req.NotifyURL == "" || req.Amount.Total <= 0 || req.Amount.Currency != "CNY" || (req.TimeExpire != "" && errExpire != nil):
-		g.reply(w, http.StatusBadRequest, errorBody("PARAM_ERROR", "参数错误"), f)
-		return
-	case channel == "h5" && (req.SceneInfo == nil || req.SceneInfo.PayerClientIP == "" || req.SceneInfo.H5Info == nil):
-		g.reply(w, http.StatusBadRequest, errorBody("PARAM_ERROR", "scene_info.payer_client_ip and h5_info are required"), f)
+	req, refusal := g.parsePrepay(body, channel)
+	if refusal != nil {
+		g.reply(w, http.StatusBadRequest, refusal, f)
 		return
 	}
 	o, exists := g.orders[req.OutTradeNo]
@@ -85,6 +66,33 @@ func (g *Gateway) prepay(w http.ResponseWriter, r *http.Request, body []byte, f 
 		field = "h5_url"
 	}
 	g.reply(w, http.StatusOK, map[string]string{field: o.PayURL}, f)
+}
+
+// parsePrepay decodes a prepay request and refuses it as WeChat Pay would, before any order is
+// looked up: the request's own faults come first. A non-nil refusal is the 400 answer's body.
+func (g *Gateway) parsePrepay(body []byte, channel string) (req prepayRequest, refusal map[string]string) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&req); err != nil {
+		return req, errorBody("PARAM_ERROR", "body is not JSON")
+	}
+	// Required fields must be present under their exact wire names.
+	var raw map[string]json.RawMessage
+	_ = json.Unmarshal(body, &raw)
+	for _, k := range []string{"appid", "mchid", "description", "out_trade_no", "notify_url", "amount"} {
+		if _, ok := raw[k]; !ok {
+			return req, errorBody("PARAM_ERROR", "missing "+k)
+		}
+	}
+	_, errExpire := time.Parse(time.RFC3339, req.TimeExpire)
+	switch {
+	case req.AppID != g.AppID || req.MchID != g.MchID:
+		return req, errorBody("APPID_MCHID_NOT_MATCH", "appid和mch_id不匹配")
+	case req.Description == "" || req.NotifyURL == "" || req.Amount.Total <= 0 || req.Amount.Currency != "CNY" || (req.TimeExpire != "" && errExpire != nil):
+		return req, errorBody("PARAM_ERROR", "参数错误")
+	case channel == "h5" && (req.SceneInfo == nil || req.SceneInfo.PayerClientIP == "" || req.SceneInfo.H5Info == nil):
+		return req, errorBody("PARAM_ERROR", "scene_info.payer_client_ip and h5_info are required")
+	}
+	return req, nil
 }
 
 // query answers an order by out_trade_no.
