@@ -40,7 +40,7 @@ vet: ## Run go vet.
 	$(GO) vet ./...
 
 .PHONY: control-plane
-control-plane: ## Build kube-apiserver, etcd and kubectl into bin/k8s (skipped when present).
+control-plane: ## Get kube-apiserver, etcd and kubectl into bin/k8s: setup-envtest release, else built from source (skipped when present).
 	K8S_VERSION=$(K8S_VERSION) hack/build-control-plane.sh >/dev/null
 
 .PHONY: test
