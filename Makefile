@@ -78,9 +78,13 @@ install: manifests control-plane ## Install the CRDs into the cluster in ~/.kube
 uninstall: control-plane ## Remove the CRDs.
 	$(KUBECTL) delete -k config/crd --ignore-not-found
 
+# deploy and build-installer render this overlay: config/default with kustomize's images override set to IMG.
+DEPLOY_OVERLAY ?= bin/deploy
+
 .PHONY: deploy
 deploy: manifests control-plane ## Deploy the manager (image IMG) to the cluster in ~/.kube/config.
-	$(KUBECTL) kustomize config/default | sed 's|image: kubepay/manager:latest|image: $(IMG)|' | $(KUBECTL) apply -f -
+	hack/deploy-overlay.sh $(IMG) $(DEPLOY_OVERLAY) >/dev/null
+	$(KUBECTL) apply -k $(DEPLOY_OVERLAY)
 
 .PHONY: undeploy
 undeploy: control-plane ## Remove the manager from the cluster.
@@ -89,7 +93,8 @@ undeploy: control-plane ## Remove the manager from the cluster.
 .PHONY: build-installer
 build-installer: manifests control-plane ## Write one dist/install.yaml (image IMG) with everything to deploy.
 	mkdir -p dist
-	$(KUBECTL) kustomize config/default | sed 's|image: kubepay/manager:latest|image: $(IMG)|' > dist/install.yaml
+	hack/deploy-overlay.sh $(IMG) $(DEPLOY_OVERLAY) >/dev/null
+	$(KUBECTL) kustomize $(DEPLOY_OVERLAY) > dist/install.yaml
 
 ##@ Measurement
 
