@@ -4,6 +4,10 @@ SHELL := /usr/bin/env bash -o pipefail
 .SHELLFLAGS := -ec
 
 IMG ?= kubepay/manager:latest
+# Platforms `make image` builds; the image is the same for the same sources and SOURCE_DATE_EPOCH
+# (default: the last commit's time, 0 outside git).
+PLATFORMS ?= linux/amd64,linux/arm64
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 GO ?= go
 CONTROLLER_GEN ?= $(GO) tool controller-gen
 # golangci-lint is pinned in a module of its own (hack/tools) so its dependencies stay out of the
@@ -47,7 +51,7 @@ lint: ## Run golangci-lint with .golangci.yml (version pinned in hack/tools/go.m
 	$(GOLANGCI_LINT) run ./...
 
 .PHONY: control-plane
-control-plane: ## Build kube-apiserver, etcd and kubectl into bin/k8s (skipped when present).
+control-plane: ## Get kube-apiserver, etcd and kubectl into bin/k8s: setup-envtest release, else built from source (skipped when present).
 	K8S_VERSION=$(K8S_VERSION) hack/build-control-plane.sh >/dev/null
 
 .PHONY: test
@@ -71,6 +75,10 @@ demo: ## Run kubepay end to end on a local control plane (DEMO_EXIT=1 exits afte
 	$(GO) build -o bin/kubepay-demo ./hack/demo
 	bin/kubepay-demo
 
+.PHONY: image
+image: ## Build the manager image (IMG) for PLATFORMS without a container engine: OCI layout bin/image/layout and bin/image/manager.oci.tar.
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./hack/image -img $(IMG) -platforms $(PLATFORMS) -out bin/image
+
 .PHONY: docker-build
 docker-build: ## Build the manager image (needs a Docker engine).
 	docker build -t $(IMG) .
@@ -85,9 +93,13 @@ install: manifests control-plane ## Install the CRDs into the cluster in ~/.kube
 uninstall: control-plane ## Remove the CRDs.
 	$(KUBECTL) delete -k config/crd --ignore-not-found
 
+# deploy and build-installer render this overlay: config/default with kustomize's images override set to IMG.
+DEPLOY_OVERLAY ?= bin/deploy
+
 .PHONY: deploy
 deploy: manifests control-plane ## Deploy the manager (image IMG) to the cluster in ~/.kube/config.
-	$(KUBECTL) kustomize config/default | sed 's|image: kubepay/manager:latest|image: $(IMG)|' | $(KUBECTL) apply -f -
+	hack/deploy-overlay.sh $(IMG) $(DEPLOY_OVERLAY) >/dev/null
+	$(KUBECTL) apply -k $(DEPLOY_OVERLAY)
 
 .PHONY: undeploy
 undeploy: control-plane ## Remove the manager from the cluster.
@@ -96,7 +108,8 @@ undeploy: control-plane ## Remove the manager from the cluster.
 .PHONY: build-installer
 build-installer: manifests control-plane ## Write one dist/install.yaml (image IMG) with everything to deploy.
 	mkdir -p dist
-	$(KUBECTL) kustomize config/default | sed 's|image: kubepay/manager:latest|image: $(IMG)|' > dist/install.yaml
+	hack/deploy-overlay.sh $(IMG) $(DEPLOY_OVERLAY) >/dev/null
+	$(KUBECTL) kustomize $(DEPLOY_OVERLAY) > dist/install.yaml
 
 ##@ Measurement
 

@@ -52,6 +52,10 @@ func main() {
 	opts.Metrics = metricsserver.Options{BindAddress: opts.MetricsBindAddress, SecureServing: secureMetrics, TLSOpts: tlsOpts}
 
 	cfg := ctrl.GetConfigOrDie()
+	if err := manager.CheckServerVersionForConfig(cfg); err != nil {
+		log.Error(err, "checking the Kubernetes version")
+		os.Exit(1)
+	}
 	mgr, err := manager.New(cfg, opts)
 	if err != nil {
 		log.Error(err, "unable to set up manager")

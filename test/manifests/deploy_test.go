@@ -43,6 +43,7 @@ func TestDefaultDeploysOnRealAPIServer(t *testing.T) {
 			t.Errorf("dry run did not apply %s:\n%s", want, out)
 		}
 	}
+	checkOverlayOnServer(t, kubectl)
 
 	stdout, stderr, err = kubectl.Run("kustomize", dir)
 	if err != nil {
