@@ -44,8 +44,8 @@ func provider(t *testing.T, f *testfixture.Fixture) *v1.PaymentProvider {
 // its payment closed at the gateway; then it goes.
 func TestProviderDeletedBeforeItsOrdersIsKeptUntilTheyClose(t *testing.T) {
 	f := testfixture.New(t, env, gateway.Options{}, noQuery)
-	o := f.Order("open", "5.00", "CNY", 30*time.Minute)
-	o = f.WaitPhase("open", v1.PhaseAwaitingPayment, 30*time.Second)
+	f.Order("open", "5.00", "CNY", 30*time.Minute)
+	o := f.WaitPhase("open", v1.PhaseAwaitingPayment, 30*time.Second)
 	pp := provider(t, f)
 	if err := env.Client.Delete(t.Context(), pp); err != nil {
 		t.Fatal(err)
@@ -70,8 +70,8 @@ func TestProviderDeletedBeforeItsOrdersIsKeptUntilTheyClose(t *testing.T) {
 // at once; the order's payment is still closed with the client built from it before.
 func TestSecretDeletedBeforeTheOrderStillCloses(t *testing.T) {
 	f := testfixture.New(t, env, gateway.Options{}, noQuery)
-	o := f.Order("orphan", "6.00", "CNY", 30*time.Minute)
-	o = f.WaitPhase("orphan", v1.PhaseAwaitingPayment, 30*time.Second)
+	f.Order("orphan", "6.00", "CNY", 30*time.Minute)
+	o := f.WaitPhase("orphan", v1.PhaseAwaitingPayment, 30*time.Second)
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: f.NS, Name: testfixture.SecretName}}
 	if err := env.Client.Delete(t.Context(), secret); err != nil {
 		t.Fatal(err)
@@ -90,8 +90,8 @@ func TestSecretDeletedBeforeTheOrderStillCloses(t *testing.T) {
 // expiry, and then released with a Warning that says it could not be checked.
 func TestRevokedCredentialsBlockTheCloseUntilExpiry(t *testing.T) {
 	f := testfixture.New(t, env, gateway.Options{}, noQuery)
-	o := f.Order("revoked", "7.00", "CNY", 8*time.Second)
-	o = f.WaitPhase("revoked", v1.PhaseAwaitingPayment, 30*time.Second)
+	f.Order("revoked", "7.00", "CNY", 8*time.Second)
+	o := f.WaitPhase("revoked", v1.PhaseAwaitingPayment, 30*time.Second)
 	revoke(t, f)
 	if err := env.Client.Delete(t.Context(), o); err != nil {
 		t.Fatal(err)
@@ -131,8 +131,8 @@ func revoke(t *testing.T, f *testfixture.Fixture) {
 // of the money, saying why.
 func TestPaidAtDeletionIsKeptAsPaid(t *testing.T) {
 	f := testfixture.New(t, env, gateway.Options{DropFirst: 1000}, noQuery)
-	o := f.Order("last-second", "8.00", "CNY", 30*time.Minute)
-	o = f.WaitPhase("last-second", v1.PhaseAwaitingPayment, 30*time.Second)
+	f.Order("last-second", "8.00", "CNY", 30*time.Minute)
+	o := f.WaitPhase("last-second", v1.PhaseAwaitingPayment, 30*time.Second)
 	f.Pay(o.Status.ProviderPaymentID, "succeeded")
 	if err := env.Client.Delete(t.Context(), o); err != nil {
 		t.Fatal(err)
@@ -153,10 +153,10 @@ func TestPaidAtDeletionIsKeptAsPaid(t *testing.T) {
 // gets paid by its notification, and deleting the second never closes the first's payment.
 func TestDuplicateOrderIDFailsTheSecondWithoutTouchingTheFirst(t *testing.T) {
 	f := testfixture.New(t, env, gateway.Options{}, testfixture.Provider{})
-	first := orderWithID(t, f, "first", "ORDER-DUP-1")
-	first = f.WaitPhase("first", v1.PhaseAwaitingPayment, 30*time.Second)
-	second := orderWithID(t, f, "second", "ORDER-DUP-1")
-	second = f.WaitPhase("second", v1.PhaseFailed, 30*time.Second)
+	orderWithID(t, f, "first", "ORDER-DUP-1")
+	first := f.WaitPhase("first", v1.PhaseAwaitingPayment, 30*time.Second)
+	orderWithID(t, f, "second", "ORDER-DUP-1")
+	second := f.WaitPhase("second", v1.PhaseFailed, 30*time.Second)
 	last := second.Status.History[len(second.Status.History)-1]
 	if last.Reason != v1.ReasonDuplicateOrderID || second.Status.OutTradeNo != "" {
 		t.Errorf("second order failed with %q and outTradeNo %q, want DuplicateOrderID and none", last.Reason, second.Status.OutTradeNo)
@@ -175,7 +175,7 @@ func TestDuplicateOrderIDFailsTheSecondWithoutTouchingTheFirst(t *testing.T) {
 	}
 }
 
-func orderWithID(t *testing.T, f *testfixture.Fixture, name, orderID string) *v1.PaymentOrder {
+func orderWithID(t *testing.T, f *testfixture.Fixture, name, orderID string) {
 	t.Helper()
 	o := &v1.PaymentOrder{ObjectMeta: metav1.ObjectMeta{Namespace: f.NS, Name: name}, Spec: v1.PaymentOrderSpec{
 		ProviderRef: v1.LocalObjectReference{Name: "sandbox"}, Amount: "4.00", Currency: "CNY", Channel: "sandbox",
@@ -184,7 +184,6 @@ func orderWithID(t *testing.T, f *testfixture.Fixture, name, orderID string) *v1
 	if err := env.Client.Create(t.Context(), o); err != nil {
 		t.Fatal(err)
 	}
-	return o
 }
 
 // TestRecreatedProviderUsesItsOwnEndpoint: a PaymentProvider deleted and created again under the

@@ -1,6 +1,7 @@
 package controllers_test
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -113,7 +114,9 @@ func TestDeletePaidOrderDoesNotWait(t *testing.T) {
 	f.Pay(o.Status.ProviderPaymentID, "succeeded")
 	o = f.WaitPhase("paid-then-deleted", v1.PhasePaid, 30*time.Second)
 	// Stop the gateway: deleting a paid order must not need the provider.
-	f.GW.Close()
+	if err := f.GW.Close(); err != nil {
+		t.Fatalf("stopping the gateway: %v", err)
+	}
 	if err := env.Client.Delete(t.Context(), o); err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +149,7 @@ func TestGatewayDownThenUpCreatesOnePayment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { gw.Close() })
+	t.Cleanup(func() { _ = gw.Close() }) // the test's verdict is in; a close error changes nothing
 	f := &testfixture.Fixture{T: t, Env: env, NS: env.Namespace(t), GW: gw, URL: "http://" + addr}
 	f.CreateSecret(gatewaytest.Secret(gw, gatewaytest.APIKey))
 	f.CreateProvider("sandbox", f.URL, testfixture.Provider{})
@@ -160,8 +163,14 @@ func TestGatewayDownThenUpCreatesOnePayment(t *testing.T) {
 	}
 
 	srv := &http.Server{Addr: addr, Handler: gw.Handler()}
-	go srv.ListenAndServe()
-	t.Cleanup(func() { srv.Close() })
+	served := make(chan error, 1)
+	go func() { served <- srv.ListenAndServe() }()
+	t.Cleanup(func() {
+		_ = srv.Close()
+		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("the gateway coming back up failed to serve: %v", err)
+		}
+	})
 	o := f.WaitPhase("outage", v1.PhaseAwaitingPayment, 2*time.Minute)
 	if s := gw.Stats(); s.PaymentsTotal != 1 || s.PaymentsByOutTradeNo[o.Status.OutTradeNo] != 1 {
 		t.Errorf("gateway has %d payments (%v), want exactly 1", s.PaymentsTotal, s.PaymentsByOutTradeNo)

@@ -179,7 +179,7 @@ func (s *orderSync) create(ctx context.Context, rp *resolver.Resolved) (ctrl.Res
 		// Refused credentials are the account's problem, not the order's: wait for the Secret
 		// to be fixed (its watch brings the order back) instead of failing the order for good.
 		if providers.IsRetryable(err) || errors.Is(err, providers.ErrCredentials) {
-			return s.retryableError(ctx, "create", err)
+			return s.retryableError("create", err)
 		}
 		s.apply(statemachine.Event{Type: statemachine.CreateRejected, Source: v1.SourceController, At: s.now,
 			Reason: v1.ReasonProviderRejected, Message: fmt.Sprintf("the provider refused the payment: %v", err)})
@@ -223,12 +223,12 @@ func (s *orderSync) expire(ctx context.Context, rp *resolver.Resolved) (ctrl.Res
 	case errors.Is(err, providers.ErrNotFound):
 		// Never created (e.g. the provider was down until expiry): nothing to pay, nothing to close.
 	default:
-		return s.retryableError(ctx, "query", err)
+		return s.retryableError("query", err)
 	}
 	if err := rp.Provider.Close(ctx, s.status.OutTradeNo, s.status.ProviderPaymentID); err != nil && !errors.Is(err, providers.ErrNotFound) {
 		// ErrAlreadyPaid lands here too: paid between the query and the close, so the retry's
 		// query finds it paid and the order becomes Paid, never Expired.
-		return s.retryableError(ctx, "close", err)
+		return s.retryableError("close", err)
 	}
 	s.apply(statemachine.Event{Type: statemachine.ExpiryReached, Source: v1.SourceController, At: s.now,
 		Reason: v1.ReasonExpired, Message: "not paid by expiresAt; closed at the provider"})
@@ -270,7 +270,9 @@ func (s *orderSync) apply(ev statemachine.Event) {
 	}
 }
 
-func (s *orderSync) retryableError(ctx context.Context, op string, err error) (ctrl.Result, error) {
+// retryableError records why a provider call failed and returns the error, so the rate limiter
+// retries with backoff.
+func (s *orderSync) retryableError(op string, err error) (ctrl.Result, error) {
 	reason, msg := v1.ReasonProviderError, fmt.Sprintf("provider %s failed, retrying with backoff: %v", op, err)
 	if errors.Is(err, providers.ErrCredentials) {
 		reason = v1.ReasonCredentialsInvalid

@@ -38,8 +38,8 @@ func (s *querySchedule) due(uid types.UID, now time.Time, initial time.Duration)
 	return !now.Before(st.next), st.next
 }
 
-// queried records a query at now and schedules the next one, doubling the interval up to max.
-func (s *querySchedule) queried(uid types.UID, now time.Time, initial, max time.Duration) time.Time {
+// queried records a query at now and schedules the next one, doubling the interval up to maxInterval.
+func (s *querySchedule) queried(uid types.UID, now time.Time, initial, maxInterval time.Duration) time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.state == nil {
@@ -49,7 +49,7 @@ func (s *querySchedule) queried(uid types.UID, now time.Time, initial, max time.
 	if !ok || st.interval < initial {
 		st.interval = initial
 	} else {
-		st.interval = min(st.interval*2, max)
+		st.interval = min(st.interval*2, maxInterval)
 	}
 	st.next = now.Add(jitter(st.interval))
 	s.state[uid] = st

@@ -19,9 +19,9 @@ var (
 	// 400, since parsing it again cannot succeed.
 	ErrMalformed = errors.New("malformed notification")
 	// ErrCredentials reports a provider Secret with missing keys or keys that do not parse, or
-	// credentials the provider refused (401/403, invalid signature or app id). It is not retried
-	// on a timer: only an edit of the Secret can fix it, and that edit wakes the orders waiting
-	// on it.
+	// credentials the provider refused (401/403, invalid signature or app id). An order never
+	// fails on it: only the account can be fixed, so orders wait, retried with backoff, and an
+	// edit of the Secret wakes them at once.
 	ErrCredentials = errors.New("invalid provider credentials")
 	// ErrPayableUntilExpiry reports that the provider has no payment to close yet, but the link kubepay handed
 	// out stays payable until the payment's expiry (Alipay page/wap create no trade until the

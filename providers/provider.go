@@ -100,11 +100,11 @@ type Notification struct {
 type RefundStatus string
 
 const (
-	// RefundProcessing: accepted by the provider; the result comes later.
+	// RefundProcessing means accepted by the provider; the result comes later.
 	RefundProcessing RefundStatus = "processing"
-	// RefundSucceeded: the money went back to the customer.
+	// RefundSucceeded means the money went back to the customer.
 	RefundSucceeded RefundStatus = "succeeded"
-	// RefundFailed: the provider will not refund (closed, abnormal, refused); nothing moved.
+	// RefundFailed means the provider will not refund (closed, abnormal, refused); nothing moved.
 	RefundFailed RefundStatus = "failed"
 )
 

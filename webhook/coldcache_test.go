@@ -41,7 +41,12 @@ func TestColdCacheFallsBackToAPIServer(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Start(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("callback server stopped with: %v", err)
+		}
+	})
 	base := "http://" + <-srv.Addresses()
 
 	body := notification("evt_cold", "payment.succeeded", o, 400, "CNY")

@@ -58,8 +58,8 @@ type recentSet struct {
 	items map[string]*list.Element
 }
 
-func newRecentSet(max int) *recentSet {
-	return &recentSet{max: max, order: list.New(), items: map[string]*list.Element{}}
+func newRecentSet(size int) *recentSet {
+	return &recentSet{max: size, order: list.New(), items: map[string]*list.Element{}}
 }
 
 func (r *recentSet) add(key string) {

@@ -31,7 +31,12 @@ func startLimited(t *testing.T, limit float64, burst int) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Start(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("callback server stopped with: %v", err)
+		}
+	})
 	select {
 	case addr := <-srv.Addresses():
 		return "http://" + addr

@@ -116,7 +116,7 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.CertDir != "" {
 		cert, err := tls.LoadX509KeyPair(filepath.Join(s.CertDir, "tls.crt"), filepath.Join(s.CertDir, "tls.key"))
 		if err != nil {
-			l.Close()
+			_ = l.Close() // never served; the key pair error is the one to report
 			return fmt.Errorf("callback server: loading TLS key pair from %s: %w", s.CertDir, err)
 		}
 		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}

@@ -9,6 +9,7 @@ import (
 // +kubebuilder:validation:Enum=Pending;AwaitingPayment;Paid;Failed;Expired;Cancelled;PartiallyRefunded;Refunded
 type Phase string
 
+// The phases of a PaymentOrder; see internal/statemachine for how each is reached.
 const (
 	PhasePending           Phase = "Pending"
 	PhaseAwaitingPayment   Phase = "AwaitingPayment"
@@ -34,6 +35,7 @@ func (p Phase) Terminal() bool {
 // +kubebuilder:validation:Enum=controller;notification;query
 type TransitionSource string
 
+// The sources of a transition, recorded in history and in late payments.
 const (
 	SourceController   TransitionSource = "controller"
 	SourceNotification TransitionSource = "notification"

@@ -8,6 +8,7 @@ import (
 // +kubebuilder:validation:Enum=sandbox;stripe;alipay;wechatpay
 type ProviderType string
 
+// The provider types a PaymentProvider can have; each is a package under providers/.
 const (
 	ProviderSandbox   ProviderType = "sandbox"
 	ProviderStripe    ProviderType = "stripe"

@@ -60,7 +60,8 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(work)
+	// A temporary build directory left behind wastes disk but breaks nothing.
+	defer func() { _ = os.RemoveAll(work) }()
 	var binaries []string
 	for _, p := range s.Platforms {
 		t := time.Now()

@@ -74,7 +74,7 @@ func writeArchive(dir, file string, mtime time.Time) (err error) {
 		if err != nil {
 			return err
 		}
-		defer src.Close()
+		defer func() { _ = src.Close() }() // read-only: the copy's error is the one that matters
 		_, err = io.Copy(tw, src)
 		return err
 	})

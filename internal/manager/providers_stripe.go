@@ -1,4 +1,6 @@
 package manager
 
-// The Stripe provider registers itself with the providers registry.
-import _ "github.com/kubepay/kubepay/providers/stripe"
+import (
+	// The Stripe provider registers itself with the providers registry when imported.
+	_ "github.com/kubepay/kubepay/providers/stripe"
+)

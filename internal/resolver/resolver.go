@@ -21,9 +21,9 @@ import (
 )
 
 var (
-	// ErrProviderNotFound: the PaymentProvider does not exist (yet).
+	// ErrProviderNotFound reports a PaymentProvider that does not exist (yet).
 	ErrProviderNotFound = errors.New("PaymentProvider not found")
-	// ErrSecretNotFound: the credentials Secret does not exist or lacks the kubepay.io/credentials=true label.
+	// ErrSecretNotFound reports a credentials Secret that does not exist or lacks the kubepay.io/credentials=true label.
 	ErrSecretNotFound = errors.New("credentials Secret not found")
 )
 

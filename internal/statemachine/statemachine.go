@@ -22,20 +22,21 @@ import (
 type EventType string
 
 const (
-	// Initialized: the controller derived outTradeNo, amountMinor and expiresAt ("" -> Pending).
+	// Initialized means the controller derived outTradeNo, amountMinor and expiresAt ("" -> Pending).
 	Initialized EventType = "Initialized"
-	// Created: the provider created the payment (Pending -> AwaitingPayment).
+	// Created means the provider created the payment (Pending -> AwaitingPayment).
 	Created EventType = "Created"
-	// CreateRejected: the provider refused the payment terminally (Pending -> Failed).
+	// CreateRejected means the provider refused the payment terminally, or kubepay refused the
+	// order before any provider call (a duplicate orderID) ("" | Pending -> Failed).
 	CreateRejected EventType = "CreateRejected"
-	// Succeeded: the provider says the money moved (Pending|AwaitingPayment -> Paid).
+	// Succeeded means the provider says the money moved (Pending|AwaitingPayment -> Paid).
 	Succeeded EventType = "Succeeded"
-	// PaymentFailed: the provider says the customer's payment failed (AwaitingPayment -> Failed).
+	// PaymentFailed means the provider says the customer's payment failed (AwaitingPayment -> Failed).
 	PaymentFailed EventType = "PaymentFailed"
-	// Closed: the payment was closed unpaid at the provider; Expired at or after expiresAt,
+	// Closed means the payment was closed unpaid at the provider; Expired at or after expiresAt,
 	// Cancelled before it (closed by someone else).
 	Closed EventType = "Closed"
-	// ExpiryReached: the controller closed the unpaid payment at expiresAt (-> Expired).
+	// ExpiryReached means the controller closed the unpaid payment at expiresAt (-> Expired).
 	ExpiryReached EventType = "ExpiryReached"
 )
 
@@ -72,12 +73,12 @@ type Event struct {
 	Message string
 }
 
-// ErrTooManyLatePayments: a late payment arrived for an order whose status already records
+// ErrTooManyLatePayments reports a late payment that arrived for an order whose status already records
 // v1.MaxLatePayments of them. Nothing is written; callers say so in a Warning Event, and the
 // metric counts it, since redelivery cannot make room.
 var ErrTooManyLatePayments = errors.New("late payment not recorded: the order already records the most it can hold")
 
-// ErrInvalidEvent: the event cannot apply to any phase (programming error or an event without
+// ErrInvalidEvent reports an event that cannot apply to any phase (programming error or an event without
 // its required fields).
 var ErrInvalidEvent = errors.New("invalid payment event")
 
@@ -144,54 +145,42 @@ func Next(cur v1.PaymentOrderStatus, ev Event) (v1.PaymentOrderStatus, bool, err
 // target is the phase ev moves cur to, "" for no change (duplicate, stale, out of order).
 func target(cur v1.PaymentOrderStatus, ev Event) (v1.Phase, error) {
 	p := cur.Phase
+	open := p == v1.PhasePending || p == v1.PhaseAwaitingPayment
 	switch ev.Type {
 	case Initialized:
 		if ev.OutTradeNo == "" || ev.ExpiresAt.IsZero() || ev.AmountMinor <= 0 {
 			return "", fmt.Errorf("%w: Initialized needs outTradeNo, amountMinor and expiresAt", ErrInvalidEvent)
 		}
-		if p == "" {
-			return v1.PhasePending, nil
-		}
-		return "", nil
+		return when(p == "", v1.PhasePending), nil
 	case Created:
 		if ev.ProviderPaymentID == "" {
 			return "", fmt.Errorf("%w: Created needs the provider's payment id", ErrInvalidEvent)
 		}
-		if p == v1.PhasePending {
-			return v1.PhaseAwaitingPayment, nil
-		}
-		return "", nil
+		return when(p == v1.PhasePending, v1.PhaseAwaitingPayment), nil
 	case CreateRejected:
 		// A fresh order fails here too when its orderID is already claimed by another.
-		if p == "" || p == v1.PhasePending {
-			return v1.PhaseFailed, nil
-		}
-		return "", nil
+		return when(p == "" || p == v1.PhasePending, v1.PhaseFailed), nil
 	case Succeeded:
-		if p == v1.PhasePending || p == v1.PhaseAwaitingPayment {
-			return v1.PhasePaid, nil
-		}
-		return "", nil
+		return when(open, v1.PhasePaid), nil
 	case PaymentFailed:
-		if p == v1.PhaseAwaitingPayment || p == v1.PhasePending {
-			return v1.PhaseFailed, nil
-		}
-		return "", nil
+		return when(open, v1.PhaseFailed), nil
 	case Closed:
-		if p != v1.PhaseAwaitingPayment && p != v1.PhasePending {
-			return "", nil
-		}
-		if cur.ExpiresAt != nil && !ev.At.Before(cur.ExpiresAt.Time) {
+		if open && cur.ExpiresAt != nil && !ev.At.Before(cur.ExpiresAt.Time) {
 			return v1.PhaseExpired, nil
 		}
-		return v1.PhaseCancelled, nil
+		return when(open, v1.PhaseCancelled), nil
 	case ExpiryReached:
-		if p == v1.PhaseAwaitingPayment || p == v1.PhasePending {
-			return v1.PhaseExpired, nil
-		}
-		return "", nil
+		return when(open, v1.PhaseExpired), nil
 	}
 	return "", fmt.Errorf("%w: unknown event type %q", ErrInvalidEvent, ev.Type)
+}
+
+// when is to if ok, else "" (no change).
+func when(ok bool, to v1.Phase) v1.Phase {
+	if ok {
+		return to
+	}
+	return ""
 }
 
 // closedUnpaid reports whether the order was closed without money: a success from now on is a

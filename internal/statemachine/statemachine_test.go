@@ -75,8 +75,8 @@ func TestNextEveryPhaseEveryEvent(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/%s/from=%q", c.ev, c.at.Format("15:04:05"), from), func(t *testing.T) {
 				cur := status(from)
 				got, changed, err := Next(cur, event(c.ev, c.at))
-				switch {
-				case want == late:
+				switch want {
+				case late:
 					if err != nil || !changed || got.Phase != from || len(got.LatePayments) != 1 {
 						t.Fatalf("%s: want the phase kept and one late payment, got phase=%q late=%+v changed=%v err=%v", c.why, got.Phase, got.LatePayments, changed, err)
 					}
@@ -87,7 +87,7 @@ func TestNextEveryPhaseEveryEvent(t *testing.T) {
 					if cond := meta.FindStatusCondition(got.Conditions, v1.ConditionLatePayment); cond == nil || cond.Status != metav1.ConditionTrue {
 						t.Fatalf("late payment without a True %s condition: %+v", v1.ConditionLatePayment, got.Conditions)
 					}
-				case want == "":
+				case "":
 					if err != nil || changed || !equality.Semantic.DeepEqual(got, cur) {
 						t.Fatalf("%s: want no change, got phase=%q changed=%v err=%v", c.why, got.Phase, changed, err)
 					}

@@ -24,7 +24,11 @@ func RunSuite(m *testing.M, faults *Faults, setup func(*testenv.Env, *Manager) (
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer env.Env.Stop()
+	defer func() {
+		if err := env.Env.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "stopping the control plane:", err)
+		}
+	}()
 	mgr, err := StartManager(env, faults, nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
