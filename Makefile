@@ -35,7 +35,8 @@ manifests: ## Generate CRDs and RBAC from the kubebuilder markers.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./api/..." paths="./controllers/..." paths="./webhook/..." output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
 
 .PHONY: generate
-generate: ## Generate DeepCopy methods.
+generate: ## Generate DeepCopy methods and the currency tables (Go and CRD rules) from the ISO 4217 list.
+	$(GO) generate ./internal/money
 	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./api/..."
 
 .PHONY: fmt

@@ -21,7 +21,7 @@ import (
 	"github.com/kubepay/kubepay/internal/resolver"
 )
 
-// Query defaults (30s doubling to 10m, docs/design.md) and error backoff bounds.
+// Query defaults (30s doubling to 10m; docs/design.md) and error backoff bounds.
 const (
 	DefaultQueryInitial = 30 * time.Second
 	DefaultQueryMax     = 10 * time.Minute

@@ -1,60 +1,56 @@
 // Package money converts between decimal amount strings and integer minor units per ISO 4217,
 // refusing any amount that would need rounding: a payment system must never silently change a price.
+//
+// The currency table (currencies_gen.go) is generated from ISO 4217 list one, kept with its source
+// in iso4217/; the PaymentOrder CRD's currency rules are generated from the same list, so an order
+// the API server accepts is one this package converts, and the other way round.
 package money
+
+//go:generate go run ../../hack/currencygen
 
 import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
-)
-
-// The exponent tables must match the CEL rule on PaymentOrderSpec (api/v1alpha1); a test checks it.
-var (
-	// ZeroDecimal lists currencies with no minor unit.
-	ZeroDecimal = []string{"JPY", "KRW", "VND", "CLP", "ISK", "PYG", "XAF", "XOF"}
-	// ThreeDecimal lists currencies with a thousandth minor unit.
-	ThreeDecimal = []string{"KWD", "BHD", "OMR", "JOD", "TND", "IQD", "LYD"}
 )
 
 // ErrInvalidAmount is wrapped by every parse error so callers can classify it.
 var ErrInvalidAmount = errors.New("invalid amount")
 
-// Exponent is the number of minor-unit digits of an upper-case ISO 4217 currency code; codes not
-// in the tables above have 2, as most currencies do.
+// MinorUnits is the number of minor-unit digits ISO 4217 gives an upper-case currency code, and
+// false for a code the list does not have or gives no minor unit ("N.A.": XAU, XXX, ...).
+func MinorUnits(currency string) (int, bool) {
+	d, ok := minorUnits[currency]
+	return d, ok
+}
+
+// Exponent is MinorUnits without the verdict, for callers that checked ValidCurrency first; for
+// any other code it returns 2, the most common exponent.
 func Exponent(currency string) int {
-	for _, c := range ZeroDecimal {
-		if c == currency {
-			return 0
-		}
-	}
-	for _, c := range ThreeDecimal {
-		if c == currency {
-			return 3
-		}
+	if d, ok := minorUnits[currency]; ok {
+		return d
 	}
 	return 2
 }
 
-// ValidCurrency reports whether s looks like an ISO 4217 code (three upper-case letters).
+// ValidCurrency reports whether s is an upper-case ISO 4217 code with a minor unit: one an amount
+// can be counted in.
 func ValidCurrency(s string) bool {
-	if len(s) != 3 {
-		return false
-	}
-	for _, r := range s {
-		if r < 'A' || r > 'Z' {
-			return false
-		}
-	}
-	return true
+	_, ok := minorUnits[s]
+	return ok
 }
+
+// Currencies lists every code ValidCurrency accepts, sorted.
+func Currencies() []string { return slices.Clone(currencies) }
 
 // ToMinor parses a non-negative decimal string ("10.5", "10.50") into minor units of currency.
 // It refuses signs, exponents, spaces, empty parts and more fractional digits than the currency has.
 func ToMinor(amount, currency string) (int64, error) {
 	if !ValidCurrency(currency) {
-		return 0, fmt.Errorf("%w: currency %q is not an upper-case ISO 4217 code", ErrInvalidAmount, currency)
+		return 0, fmt.Errorf("%w: currency %q is not an upper-case ISO 4217 code with a minor unit", ErrInvalidAmount, currency)
 	}
 	exp := Exponent(currency)
 	whole, frac, hasDot := strings.Cut(amount, ".")
@@ -78,7 +74,7 @@ func FromMinor(minor int64, currency string) (string, error) {
 		return "", fmt.Errorf("%w: negative minor amount %d", ErrInvalidAmount, minor)
 	}
 	if !ValidCurrency(currency) {
-		return "", fmt.Errorf("%w: currency %q is not an upper-case ISO 4217 code", ErrInvalidAmount, currency)
+		return "", fmt.Errorf("%w: currency %q is not an upper-case ISO 4217 code with a minor unit", ErrInvalidAmount, currency)
 	}
 	exp := Exponent(currency)
 	s := strconv.FormatInt(minor, 10)

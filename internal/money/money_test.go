@@ -2,6 +2,7 @@ package money
 
 import (
 	"errors"
+	"slices"
 	"testing"
 )
 
@@ -36,6 +37,19 @@ func TestToMinor(t *testing.T) {
 		{"lower-case currency is refused", "1", "cny", 0, true},
 		{"overflow of int64 is refused", "99999999999999999999", "CNY", 0, true},
 		{"largest amount that fits", "92233720368547758.07", "USD", 9223372036854775807, false},
+		{"ABC is three letters but no ISO 4217 code: refused, not guessed at two decimals", "1.00", "ABC", 0, true},
+		{"BIF has no minor unit in ISO 4217, so 1.50 would invent centimes", "1.50", "BIF", 0, true},
+		{"BIF in whole francs", "150", "BIF", 150, false},
+		{"UGX has no minor unit in ISO 4217", "1.5", "UGX", 0, true},
+		{"UYI, a fund code, has no minor unit", "100", "UYI", 100, false},
+		{"XPF has no minor unit", "1.00", "XPF", 0, true},
+		{"IQD has three decimals in ISO 4217", "1.234", "IQD", 1234, false},
+		{"CLF has four decimals in ISO 4217", "1.2345", "CLF", 12345, false},
+		{"UYW has four decimals; a fifth is refused", "1.23456", "UYW", 0, true},
+		{"the largest CRD amount with four decimals fits in int64", "99999999999999.9999", "CLF", 999999999999999999, false},
+		{"XAU (gold) has no minor unit, so no minor-unit amount exists", "1", "XAU", 0, true},
+		{"XXX means no currency", "1", "XXX", 0, true},
+		{"XTS is reserved for testing", "1", "XTS", 0, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -67,6 +81,9 @@ func TestFromMinor(t *testing.T) {
 		{"zero-decimal currency has no dot", 1000, "JPY", "1000", false},
 		{"three-decimal currency", 1234, "KWD", "1.234", false},
 		{"three-decimal below one unit", 5, "BHD", "0.005", false},
+		{"four-decimal currency", 12345, "CLF", "1.2345", false},
+		{"BIF has no minor unit", 150, "BIF", "150", false},
+		{"an unknown code is refused, not formatted with two decimals", 100, "ABC", "", true},
 		{"negative is refused", -1, "USD", "", true},
 		{"bad currency is refused", 1, "usd", "", true},
 	}
@@ -81,7 +98,7 @@ func TestFromMinor(t *testing.T) {
 }
 
 func TestRoundTrip(t *testing.T) {
-	for _, c := range []string{"USD", "JPY", "KWD"} {
+	for _, c := range []string{"USD", "JPY", "KWD", "CLF", "BIF"} {
 		for _, m := range []int64{0, 1, 9, 10, 99, 100, 123456789} {
 			s, err := FromMinor(m, c)
 			if err != nil {
@@ -127,4 +144,80 @@ func FuzzToMinor(f *testing.F) {
 			t.Fatalf("%q -> %d -> %q -> %d, %v", amount, m, s, back, err)
 		}
 	})
+}
+
+// TestMinorUnitsFollowISO4217: the codes the hand-kept table got wrong, and the codes ISO 4217
+// gives no minor unit, each with the reason it is listed.
+func TestMinorUnitsFollowISO4217(t *testing.T) {
+	tests := []struct {
+		code  string
+		want  int
+		known bool
+		why   string
+	}{
+		{"BIF", 0, true, "Burundi franc: no minor unit (was accepted with two decimals)"},
+		{"DJF", 0, true, "Djibouti franc: no minor unit (was two)"},
+		{"GNF", 0, true, "Guinean franc: no minor unit (was two)"},
+		{"KMF", 0, true, "Comorian franc: no minor unit (was two)"},
+		{"RWF", 0, true, "Rwanda franc: no minor unit (was two)"},
+		{"UGX", 0, true, "Uganda shilling: no minor unit (was two)"},
+		{"UYI", 0, true, "Uruguay peso en unidades indexadas, a fund code: no minor unit (was two)"},
+		{"VUV", 0, true, "vatu: no minor unit (was two)"},
+		{"XPF", 0, true, "CFP franc: no minor unit (was two)"},
+		{"JPY", 0, true, "yen, as before"},
+		{"USD", 2, true, "US dollar, as before"},
+		{"KWD", 3, true, "Kuwaiti dinar, as before"},
+		{"CLF", 4, true, "Unidad de Fomento, a fund code with four decimals"},
+		{"UYW", 4, true, "Unidad Previsional, four decimals"},
+		{"ABC", 0, false, "not a code at all"},
+		{"XAU", 0, false, "gold: N.A. in the list, no smallest unit to count in"},
+		{"XDR", 0, false, "SDR: N.A. in the list"},
+		{"XXX", 0, false, "the code for no currency"},
+		{"XTS", 0, false, "reserved for testing"},
+		{"usd", 0, false, "codes are upper case"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.code, func(t *testing.T) {
+			got, known := MinorUnits(tt.code)
+			if known != tt.known || got != tt.want {
+				t.Errorf("MinorUnits(%q) = %d, %v; want %d, %v (%s)", tt.code, got, known, tt.want, tt.known, tt.why)
+			}
+			if ValidCurrency(tt.code) != tt.known {
+				t.Errorf("ValidCurrency(%q) = %v, want %v (%s)", tt.code, !tt.known, tt.known, tt.why)
+			}
+			if tt.known && Exponent(tt.code) != tt.want {
+				t.Errorf("Exponent(%q) = %d, want %d (%s)", tt.code, Exponent(tt.code), tt.want, tt.why)
+			}
+		})
+	}
+}
+
+// TestExportedListsMatchTheTable: ZeroDecimal, ThreeDecimal and FourDecimal are views of the
+// same table, sorted, and Currencies lists every code once.
+func TestExportedListsMatchTheTable(t *testing.T) {
+	for want, list := range map[int][]string{0: ZeroDecimal, 3: ThreeDecimal, 4: FourDecimal} {
+		if !slices.IsSorted(list) {
+			t.Errorf("%d-decimal list is not sorted: %v", want, list)
+		}
+		for _, c := range list {
+			if got, ok := MinorUnits(c); !ok || got != want {
+				t.Errorf("%s is in the %d-decimal list but MinorUnits says %d, %v", c, want, got, ok)
+			}
+		}
+	}
+	all := Currencies()
+	if !slices.IsSorted(all) || len(slices.Compact(slices.Clone(all))) != len(all) {
+		t.Fatalf("Currencies() is not sorted and unique: %v", all)
+	}
+	counts := map[int]int{}
+	for _, c := range all {
+		d, ok := MinorUnits(c)
+		if !ok {
+			t.Errorf("Currencies() lists %s, which MinorUnits does not know", c)
+		}
+		counts[d]++
+	}
+	if counts[0] != len(ZeroDecimal) || counts[3] != len(ThreeDecimal) || counts[4] != len(FourDecimal) {
+		t.Errorf("Currencies() has %v codes per exponent; the lists have 0:%d 3:%d 4:%d", counts, len(ZeroDecimal), len(ThreeDecimal), len(FourDecimal))
+	}
 }

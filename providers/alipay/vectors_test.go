@@ -15,7 +15,7 @@ import (
 	"github.com/kubepay/kubepay/providers/internal/testvectors"
 )
 
-// vectors are the genuine Alipay-signed vectors, read from shared/vectors beside the checkout;
+// vectors are the genuine Alipay-signed vectors in testdata/vectors/alipay;
 // their absence fails the tests, since they are the only proof that this implementation
 // matches Alipay's.
 var vectors = testvectors.Vectors{Provider: "alipay", Display: "Alipay"}

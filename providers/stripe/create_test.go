@@ -176,7 +176,7 @@ func TestCreateConvertsToStripeUnits(t *testing.T) {
 		{"two-decimal currencies pass through", "EUR", 1999, "1999"},
 		{"zero-decimal in both", "JPY", 500, "500"},
 		{"ISK is whole krónur in kubepay but two-decimal in Stripe's API", "ISK", 500, "50000"},
-		{"UGX has cents in kubepay's table but none in Stripe's API", "UGX", 100000, "1000"},
+		{"MGA has two decimals in ISO 4217 but none in Stripe's API", "MGA", 100000, "1000"},
 		{"three-decimal currencies pass through when the last digit is 0", "KWD", 1250, "1250"},
 	}
 	rec := newRecorder(t, stripeMockURL(t))
@@ -208,7 +208,7 @@ func TestCreateRefusesWhatStripeCannotTake(t *testing.T) {
 		edit func(*providers.Order)
 	}{
 		{"a channel of another provider is not a Stripe payment method", func(o *providers.Order) { o.Channel = "alipay_wap" }},
-		{"a fraction of a UGX shilling would need rounding in Stripe's units", func(o *providers.Order) { o.Currency, o.AmountMinor = "UGX", 100050 }},
+		{"a fraction of an MGA ariary would need rounding in Stripe's units", func(o *providers.Order) { o.Currency, o.AmountMinor = "MGA", 100050 }},
 		{"Stripe refuses a last KWD decimal other than 0", func(o *providers.Order) { o.Currency, o.AmountMinor = "KWD", 1005 }},
 		{"an amount too large to express in Stripe's units", func(o *providers.Order) { o.Currency, o.AmountMinor = "ISK", math.MaxInt64/10 }},
 		{"a session needs a product name", func(o *providers.Order) { o.Subject = " " }},

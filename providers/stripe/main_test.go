@@ -16,5 +16,5 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// stripeVectors is the genuine Stripe webhook vector in shared/ beside the repository.
+// stripeVectors is the genuine Stripe webhook vector in testdata/vectors/stripe.
 var stripeVectors = testvectors.Vectors{Provider: "stripe", Display: "Stripe webhook"}

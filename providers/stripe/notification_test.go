@@ -79,7 +79,7 @@ func TestNotificationFields(t *testing.T) {
 	}{
 		{"USD cents are kubepay's cents", 1250, "usd", 1250},
 		{"ISK in Stripe's two decimals becomes kubepay's whole krónur", 50000, "isk", 500},
-		{"UGX in Stripe's whole shillings becomes kubepay's cents", 1000, "ugx", 100000},
+		{"MGA in Stripe's whole ariary becomes kubepay's hundredths (ISO 4217 gives MGA two decimals)", 1000, "mga", 100000},
 	}
 	c := newClient(t, "", now)
 	for _, tt := range tests {

@@ -13,7 +13,7 @@ import (
 // vectorTime is the genuine vector's signing time (t= in its header).
 const vectorTime = 1533204620
 
-// genuineVector is the webhook from stripe-dotnet's tests (see shared/vectors/stripe/SOURCE.md):
+// genuineVector is the webhook from stripe-dotnet's tests (see testdata/vectors/stripe/SOURCE.md):
 // body, Stripe-Signature header value and the endpoint secret, byte-exact.
 func genuineVector(t *testing.T) (body []byte, header, secret string) {
 	t.Helper()

@@ -20,7 +20,7 @@ import (
 // vectorTime is the vector's Wechatpay-Timestamp; the SDK test patches its clock to it.
 const vectorTime = 1624523846
 
-// vectors are the genuine WeChat Pay-signed vectors, read from shared/vectors beside the checkout;
+// vectors are the genuine WeChat Pay-signed vectors in testdata/vectors/wechatpay;
 // their absence fails the tests, since they are the only proof that this implementation
 // matches WeChat Pay's.
 var vectors = testvectors.Vectors{Provider: "wechatpay", Display: "WeChat Pay"}
