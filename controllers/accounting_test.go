@@ -2,6 +2,9 @@ package controllers_test
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -248,4 +251,29 @@ func TestRevokedCredentialsMakeOrdersWait(t *testing.T) {
 		c := meta.FindStatusCondition(provider(t, f).Status.Conditions, v1.ConditionReady)
 		return c != nil && c.Status == metav1.ConditionTrue, fmt.Sprintf("provider Ready %+v after the fix, want True", c)
 	})
+}
+
+// TestA404FromAnythingIsNotExpiry: a misrouted proxy answering 404 for every path used to read
+// as "the provider has no payment", and an expiring order became Expired without any close. Only
+// the provider's own structured not-found means that; this order keeps retrying.
+func TestA404FromAnythingIsNotExpiry(t *testing.T) {
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "404 page not found", http.StatusNotFound)
+	}))
+	t.Cleanup(proxy.Close)
+	gw, _ := gatewaytest.StartTest(t, gateway.Options{})
+	f := &testfixture.Fixture{T: t, Env: env, NS: env.Namespace(t), GW: gw, URL: proxy.URL}
+	f.CreateSecret(gatewaytest.Secret(gw, gatewaytest.APIKey))
+	f.CreateProvider("sandbox", proxy.URL, testfixture.Provider{})
+	f.Order("misrouted", "2.00", "CNY", 2*time.Second)
+	testenv.Eventually(t, 60*time.Second, func() (bool, string) {
+		o := f.Get("misrouted")
+		c := meta.FindStatusCondition(o.Status.Conditions, v1.ConditionReady)
+		expired := o.Status.ExpiresAt != nil && time.Now().After(o.Status.ExpiresAt.Time)
+		return expired && c != nil && c.Reason == v1.ReasonProviderError && strings.Contains(c.Message, "query"),
+			fmt.Sprintf("phase %q condition %+v: want, past expiry, a failed query waiting to be retried", o.Status.Phase, c)
+	})
+	if o := f.Get("misrouted"); o.Status.Phase.Terminal() {
+		t.Fatalf("an order behind a 404-answering proxy became %s: the proxy's 404 was taken for the provider's word", o.Status.Phase)
+	}
 }
