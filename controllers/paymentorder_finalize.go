@@ -64,19 +64,56 @@ type finalizeSync struct {
 
 // run decides whether the order may go now; when it may not, result says when to look again.
 func (f *finalizeSync) run(ctx context.Context) (release bool, result ctrl.Result, err error) {
+	if held, err := f.refundsInFlight(ctx); held || err != nil {
+		return false, ctrl.Result{}, err
+	}
+	paidWhileDeleting := meta.IsStatusConditionTrue(f.status.Conditions, v1.ConditionPaidWhileDeleting)
 	switch {
-	case meta.IsStatusConditionTrue(f.status.Conditions, v1.ConditionPaidWhileDeleting):
+	case paidWhileDeleting && f.status.Phase != v1.PhaseRefunded:
 		// Paid while being deleted (found by the close below, or by a notification that won the
-		// race with it): the money is here and nobody wants it.
+		// race with it): the money is here and nobody wants it. It goes back, then the order goes.
+		if _, err := f.r.refundUnwanted(ctx, f.order, &f.status); err != nil {
+			return false, ctrl.Result{}, err
+		}
 		return false, ctrl.Result{}, nil
 	case meta.IsStatusConditionTrue(f.status.Conditions, v1.ConditionLatePayment):
 		// The order is the only durable record of money nobody wants: it stays until refunded.
+		if _, err := f.r.refundUnwanted(ctx, f.order, &f.status); err != nil {
+			return false, ctrl.Result{}, err
+		}
 		f.warnOnce(v1.ReasonLatePayment, "the order records a late payment that is not refunded; it is kept until the money is refunded (or remove the finalizer to release it)")
 		return false, ctrl.Result{}, nil
 	case f.status.Phase.Terminal():
 		return true, ctrl.Result{}, nil
 	}
 	return f.closeOpen(ctx)
+}
+
+// refundsInFlight holds the order while a refund reserved on it may still move money: the
+// refund counts its result on the order. A reservation whose PaymentRefund is gone (its finalizer
+// removed by hand) is released, since nothing else ever will.
+func (f *finalizeSync) refundsInFlight(ctx context.Context) (bool, error) {
+	held := false
+	for _, res := range f.status.Refunds {
+		if res.State != v1.RefundReserved {
+			continue
+		}
+		ref := &v1.PaymentRefund{}
+		err := f.r.Client.Get(ctx, client.ObjectKey{Namespace: f.order.Namespace, Name: res.Name}, ref)
+		switch {
+		case apierrors.IsNotFound(err):
+			f.status = statemachine.Release(f.status, res.Name)
+			f.events = append(f.events, warning{v1.ReasonRefundInFlight, fmt.Sprintf("released the reservation of PaymentRefund %s, which is gone", res.Name)})
+		case err != nil:
+			return false, fmt.Errorf("reading PaymentRefund %s/%s of deleted PaymentOrder %s: %w", f.order.Namespace, res.Name, f.order.Name, err)
+		default:
+			held = true
+		}
+	}
+	if held {
+		f.warnOnce(v1.ReasonRefundInFlight, "a refund of this order is in flight; the order goes once it has settled")
+	}
+	return held, nil
 }
 
 // closeOpen closes the payment of an order deleted before it settled.

@@ -61,7 +61,7 @@ func (r *PaymentOrderReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	}
 	if order.Status.Phase.Terminal() {
 		r.queries.forget(order.UID)
-		return ctrl.Result{}, nil
+		return r.settled(ctx, order)
 	}
 
 	s := &orderSync{r: r, order: order, status: *order.Status.DeepCopy(), now: r.now()}
@@ -315,4 +315,26 @@ func queryMax(p *v1.PaymentProvider) time.Duration {
 		return max(q.MaxInterval.Duration, queryInitial(p))
 	}
 	return max(DefaultQueryMax, queryInitial(p))
+}
+
+// settled looks after a terminal order: only unwanted money (late payments) still needs kubepay,
+// to create the refunds that give it back.
+func (r *PaymentOrderReconciler) settled(ctx context.Context, order *v1.PaymentOrder) (ctrl.Result, error) {
+	if len(order.Status.LatePayments) == 0 {
+		return ctrl.Result{}, nil
+	}
+	status := *order.Status.DeepCopy()
+	changed, err := r.refundUnwanted(ctx, order, &status)
+	if err != nil || !changed {
+		return ctrl.Result{}, err
+	}
+	updated := order.DeepCopy()
+	updated.Status = status
+	if err := r.Client.Status().Update(ctx, updated); err != nil {
+		if apierrors.IsConflict(err) {
+			return ctrl.Result{RequeueAfter: time.Second}, nil
+		}
+		return ctrl.Result{}, fmt.Errorf("recording the refunds of PaymentOrder %s/%s: %w", order.Namespace, order.Name, err)
+	}
+	return ctrl.Result{}, nil
 }

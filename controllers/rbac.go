@@ -8,6 +8,9 @@ package controllers
 // +kubebuilder:rbac:groups=kubepay.io,resources=paymentorders,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=kubepay.io,resources=paymentorders/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=kubepay.io,resources=paymentorders/finalizers,verbs=update
+// +kubebuilder:rbac:groups=kubepay.io,resources=paymentrefunds,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=kubepay.io,resources=paymentrefunds/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=kubepay.io,resources=paymentrefunds/finalizers,verbs=update
 // +kubebuilder:rbac:groups=kubepay.io,resources=paymentproviders,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=kubepay.io,resources=paymentproviders/finalizers,verbs=update
 // +kubebuilder:rbac:groups=kubepay.io,resources=paymentproviders/status,verbs=get;update;patch

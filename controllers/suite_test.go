@@ -14,11 +14,13 @@ import (
 var (
 	env    *testenv.Env
 	faults = &testfixture.Faults{}
+	// suiteManager is the manager every test shares; its callback server receives notifications.
+	suiteManager *testfixture.Manager
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(testfixture.RunSuite(m, faults, func(e *testenv.Env, _ *testfixture.Manager) (func(), error) {
-		env = e
+	os.Exit(testfixture.RunSuite(m, faults, func(e *testenv.Env, mgr *testfixture.Manager) (func(), error) {
+		env, suiteManager = e, mgr
 		return nil, nil
 	}))
 }

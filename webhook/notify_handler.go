@@ -81,18 +81,23 @@ func (s *Server) handleNotify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	log = log.WithValues("notificationID", n.ID, "type", n.Type, "outTradeNo", n.OutTradeNo)
-	if n.Status == "" {
+	if n.Status == "" && n.Refund == nil {
 		log.V(1).Info("notification acknowledged and ignored: kubepay does not act on this event type")
 		rp.Provider.Ack(w, nil)
 		s.count(typ, ResultIgnored, start)
 		return
 	}
 
-	result, err := s.apply(ctx, rp, n)
+	apply := s.apply
+	if n.Refund != nil {
+		log = log.WithValues("outRefundNo", n.Refund.OutRefundNo)
+		apply = s.applyRefund
+	}
+	result, err := apply(ctx, rp, n)
 	switch {
 	case err == nil:
 		log.Info("notification recorded", "result", result, "duration", time.Since(start).String())
-	case errors.Is(err, errUnknownOrder):
+	case errors.Is(err, errUnknownOrder), errors.Is(err, errUnknownRefund):
 		// The order may be newer than this replica's cache, or the notification is for
 		// someone else: refuse so the provider retries.
 		log.Info("notification refused: unknown order", "error", err.Error())

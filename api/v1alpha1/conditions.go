@@ -97,3 +97,29 @@ const (
 	// ReasonProviderUnreachable: the provider could not be asked whether the credentials work.
 	ReasonProviderUnreachable = "ProviderUnreachable"
 )
+
+// Reasons of PaymentRefund conditions, history entries and Events, and of the order's refunds.
+const (
+	// ReasonRefundRequested: the refund was accepted by kubepay; its amount is being reserved.
+	ReasonRefundRequested = "RefundRequested"
+	// ReasonRefundProcessing: the provider accepted the refund and answers later.
+	ReasonRefundProcessing = "RefundProcessing"
+	// ReasonRefunded: the money went back to the customer.
+	ReasonRefunded = "Refunded"
+	// ReasonPartiallyRefunded: part of the order's payment went back to the customer.
+	ReasonPartiallyRefunded = "PartiallyRefunded"
+	// ReasonRefundFailed: the provider did not refund (closed, abnormal, refused later).
+	ReasonRefundFailed = "RefundFailed"
+	// ReasonOrderNotFound: the refund's order does not exist.
+	ReasonOrderNotFound = "OrderNotFound"
+	// ReasonOrderNotPaid: the order has no paid money to refund.
+	ReasonOrderNotPaid = "OrderNotPaid"
+	// ReasonExceedsRefundable: with the order's other refunds it would give back more than was paid.
+	ReasonExceedsRefundable = "ExceedsRefundable"
+	// ReasonDuplicateRefundID: another refund already uses this refund number at the provider.
+	ReasonDuplicateRefundID = "DuplicateRefundID"
+	// ReasonRefundInFlight: an order being deleted is kept while one of its refunds is in flight.
+	ReasonRefundInFlight = "RefundInFlight"
+	// ReasonLatePaymentRefund: kubepay created a refund for money nobody wanted.
+	ReasonLatePaymentRefund = "LatePaymentRefund"
+)

@@ -1,4 +1,5 @@
-// Package v1alpha1 contains the kubepay.io/v1alpha1 API: PaymentProvider and PaymentOrder.
+// Package v1alpha1 contains the kubepay.io/v1alpha1 API: PaymentProvider, PaymentOrder and
+// PaymentRefund.
 //
 // It depends on apimachinery only, so clients (apps that watch their orders, other operators) can
 // import it without pulling controller-runtime in.
@@ -28,6 +29,7 @@ func addKnownTypes(s *runtime.Scheme) error {
 	s.AddKnownTypes(GroupVersion,
 		&PaymentOrder{}, &PaymentOrderList{},
 		&PaymentProvider{}, &PaymentProviderList{},
+		&PaymentRefund{}, &PaymentRefundList{},
 	)
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil

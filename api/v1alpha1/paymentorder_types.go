@@ -185,6 +185,49 @@ type LatePayment struct {
 	NotificationID string `json:"notificationID,omitempty"`
 	// phase is the order's phase when the money arrived.
 	Phase Phase `json:"phase"`
+	// refund names the PaymentRefund that gives the money back, once there is one.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	Refund string `json:"refund,omitempty"`
+	// refunded is true once that refund succeeded.
+	// +optional
+	Refunded bool `json:"refunded,omitempty"`
+}
+
+// RefundState is how far a refund's claim on an order's money has gone.
+// +kubebuilder:validation:Enum=Reserved;Succeeded
+type RefundState string
+
+// The states of a refund reservation.
+const (
+	// RefundReserved means the amount is set aside for a refund in flight: no other refund can
+	// take it, and the order cannot go while it is there.
+	RefundReserved RefundState = "Reserved"
+	// RefundCommitted means the refund succeeded and its amount is in refundedAmount.
+	RefundCommitted RefundState = "Succeeded"
+)
+
+// MaxRefunds bounds status.refunds: the refunds one order can have.
+const MaxRefunds = 32
+
+// RefundReservation is one refund's claim on the order's paid money. It is written on the order
+// with the order's resourceVersion before the provider is asked, so refunds created at the same
+// moment on different replicas can never together give back more than was paid.
+type RefundReservation struct {
+	// name is the PaymentRefund's.
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+	// outRefundNo is the refund number sent to the provider.
+	// +kubebuilder:validation:MaxLength=64
+	OutRefundNo string `json:"outRefundNo"`
+	// amountMinor is the refund's amount in the currency's minor unit.
+	AmountMinor int64 `json:"amountMinor"`
+	// state is Reserved while the refund is in flight, Succeeded once it is refunded.
+	State RefundState `json:"state"`
+	// latePaymentID is the late payment the refund gives back, when it is not the main payment.
+	// +kubebuilder:validation:MaxLength=256
+	// +optional
+	LatePaymentID string `json:"latePaymentID,omitempty"`
 }
 
 // PaymentOrderStatus is the observed state of a PaymentOrder.
@@ -234,6 +277,21 @@ type PaymentOrderStatus struct {
 	// +optional
 	PaymentExpiresAt *metav1.Time `json:"paymentExpiresAt,omitempty"`
 
+	// refundedAmount is what succeeded refunds gave back of the main payment, as a decimal
+	// string; refundedAmountMinor the same in minor units.
+	// +kubebuilder:validation:MaxLength=32
+	// +optional
+	RefundedAmount string `json:"refundedAmount,omitempty"`
+	// +optional
+	RefundedAmountMinor int64 `json:"refundedAmountMinor,omitempty"`
+
+	// refunds are the refunds that reserved or gave back part of the order's money.
+	// +kubebuilder:validation:MaxItems=32
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	Refunds []RefundReservation `json:"refunds,omitempty"`
+
 	// latePayments records money that moved after the order was closed, oldest first.
 	// +kubebuilder:validation:MaxItems=8
 	// +listType=map
@@ -269,6 +327,7 @@ type PaymentOrderStatus struct {
 // +kubebuilder:printcolumn:name="Currency",type=string,JSONPath=`.spec.currency`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Provider",type=string,JSONPath=`.spec.providerRef.name`
+// +kubebuilder:printcolumn:name="Refunded",type=string,JSONPath=`.status.refundedAmount`
 // +kubebuilder:printcolumn:name="Late",type=string,JSONPath=`.status.latePayments[*].amount`,description="Money that arrived after the order closed; it is refunded or must be"
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="URL",type=string,JSONPath=`.status.paymentURL`,priority=1
@@ -277,6 +336,7 @@ type PaymentOrderStatus struct {
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.status) || !has(oldSelf.status.phase) || !(oldSelf.status.phase in ['Paid','PartiallyRefunded','Refunded','Failed','Expired','Cancelled']) || (has(self.status) && has(self.status.phase) && (self.status.phase == oldSelf.status.phase || (oldSelf.status.phase == 'Paid' && self.status.phase in ['PartiallyRefunded','Refunded']) || (oldSelf.status.phase == 'PartiallyRefunded' && self.status.phase == 'Refunded')))",message="a terminal phase never changes, except Paid to PartiallyRefunded or Refunded",fieldPath=".status.phase"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.status) || !has(oldSelf.status.paidAt) || (has(self.status) && has(self.status.paidAt) && self.status.paidAt == oldSelf.status.paidAt)",message="paidAt never changes once set",fieldPath=".status.paidAt"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.status) || !has(oldSelf.status.latePayments) || (has(self.status) && has(self.status.latePayments) && oldSelf.status.latePayments.all(o, self.status.latePayments.exists(n, n.id == o.id && n.amountMinor == o.amountMinor && n.receivedAt == o.receivedAt)))",message="a late payment record is never removed or changed",fieldPath=".status.latePayments"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.status) || !has(oldSelf.status.refundedAmountMinor) || (has(self.status) && has(self.status.refundedAmountMinor) && self.status.refundedAmountMinor >= oldSelf.status.refundedAmountMinor)",message="refundedAmountMinor never decreases: money given back stays given back",fieldPath=".status.refundedAmountMinor"
 // +kubebuilder:validation:XValidation:rule="self.spec.channel != 'wechat_h5' || has(self.spec.payerClientIP)",message="the wechat_h5 channel needs spec.payerClientIP (WeChat Pay requires the payer's IP for h5 payments)",fieldPath=".spec.payerClientIP"
 
 // PaymentOrder is one payment to take, declared by the platform; its status is the payment's state.

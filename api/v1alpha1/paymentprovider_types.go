@@ -82,7 +82,27 @@ type PaymentProviderSpec struct {
 	// +kubebuilder:validation:MaxLength=16
 	// +optional
 	OutTradeNoPrefix string `json:"outTradeNoPrefix,omitempty"`
+
+	// latePayments says what kubepay does with money that succeeds for an order already
+	// Expired, Cancelled or Failed, or paid while its order was being deleted: Refund (default)
+	// creates a PaymentRefund for the full amount, exactly once; Record only keeps the record in
+	// the order's status for a person to act on.
+	// +kubebuilder:validation:Enum=Refund;Record
+	// +kubebuilder:default=Refund
+	// +optional
+	LatePayments LatePaymentPolicy `json:"latePayments,omitempty"`
 }
+
+// LatePaymentPolicy is what to do with money nobody wants.
+type LatePaymentPolicy string
+
+// The late payment policies.
+const (
+	// LatePaymentsRefund gives late money back automatically.
+	LatePaymentsRefund LatePaymentPolicy = "Refund"
+	// LatePaymentsRecord keeps the durable record only.
+	LatePaymentsRecord LatePaymentPolicy = "Record"
+)
 
 // PaymentProviderStatus is the observed state of a PaymentProvider.
 type PaymentProviderStatus struct {

@@ -11,11 +11,16 @@ const (
 	// nobody watching.
 	FinalizerInUse = "kubepay.io/in-use"
 
-	// AnnotationClaimOrder and AnnotationOutTradeNo mark the Lease that claims an out_trade_no for one
-	// order (its holderIdentity is the order's UID): the API server's unique names make two
-	// orders with the same orderID impossible to both create a payment.
-	AnnotationClaimOrder = "kubepay.io/order"
-	AnnotationOutTradeNo = "kubepay.io/out-trade-no"
+	// AnnotationClaimOrder and AnnotationOutTradeNo mark the Lease that claims a merchant number
+	// (an out_trade_no, or an out_refund_no) for one object, whose UID is the Lease's
+	// holderIdentity: the API server's unique names make two orders with the same orderID (or two
+	// refunds with the same refundID) impossible to both reach the provider. AnnotationClaimOrder
+	// names the holding object; AnnotationOutTradeNo carries the number.
+	AnnotationClaimOrder = "kubepay.io/holder"
+	AnnotationOutTradeNo = "kubepay.io/number"
+
+	// LabelOrder names, on a PaymentRefund kubepay creates, the order whose money it gives back.
+	LabelOrder = "kubepay.io/order"
 
 	// LabelCredentials marks the Secrets kubepay may read; the manager's cache holds only those.
 	LabelCredentials = "kubepay.io/credentials"

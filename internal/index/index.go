@@ -17,6 +17,11 @@ const (
 	OrderProvider = "spec.providerRef.name"
 	// ProviderSecret indexes PaymentProviders by their credentials Secret: a Secret change requeues them.
 	ProviderSecret = "spec.credentialsSecretRef.name"
+	// RefundOutRefundNo indexes PaymentRefunds by status.outRefundNo: the callback server's lookup
+	// of a refund notification.
+	RefundOutRefundNo = "status.outRefundNo"
+	// RefundOrder indexes PaymentRefunds by spec.orderRef.name: an order's deletion waits for them.
+	RefundOrder = "spec.orderRef.name"
 )
 
 // Setup registers every index on the manager's cache; call it once before the cache starts.
@@ -31,6 +36,19 @@ func Setup(ctx context.Context, fi client.FieldIndexer) error {
 	}
 	if err := fi.IndexField(ctx, &v1.PaymentOrder{}, OrderProvider, func(o client.Object) []string {
 		return []string{o.(*v1.PaymentOrder).Spec.ProviderRef.Name}
+	}); err != nil {
+		return err
+	}
+	if err := fi.IndexField(ctx, &v1.PaymentRefund{}, RefundOutRefundNo, func(o client.Object) []string {
+		if orn := o.(*v1.PaymentRefund).Status.OutRefundNo; orn != "" {
+			return []string{orn}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := fi.IndexField(ctx, &v1.PaymentRefund{}, RefundOrder, func(o client.Object) []string {
+		return []string{o.(*v1.PaymentRefund).Spec.OrderRef.Name}
 	}); err != nil {
 		return err
 	}

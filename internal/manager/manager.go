@@ -125,6 +125,12 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up PaymentOrder controller: %w", err)
 	}
+	if err := (&controllers.PaymentRefundReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Resolver: res, Recorder: mgr.GetEventRecorder("kubepay-controller"),
+		Now: opts.Now, MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
+	}).SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up PaymentRefund controller: %w", err)
+	}
 	if err := (&controllers.PaymentProviderReconciler{
 		Client: mgr.GetClient(), Resolver: res, Recorder: mgr.GetEventRecorder("kubepay-controller"),
 	}).SetupWithManager(mgr); err != nil {

@@ -20,6 +20,12 @@ var (
 		Help: "Payments that succeeded for PaymentOrders already Expired, Cancelled or Failed (recorded in status.latePayments to be refunded), by the order's phase.",
 	}, []string{"phase"})
 
+	// RefundTransitions counts phase transitions written to PaymentRefund status.
+	RefundTransitions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kubepay_refund_transitions_total",
+		Help: "PaymentRefund phase transitions, by from and to phase.",
+	}, []string{"from", "to"})
+
 	// ProviderRequests counts calls to payment providers by outcome.
 	ProviderRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "kubepay_provider_requests_total",
@@ -48,5 +54,5 @@ var (
 )
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(OrderTransitions, LatePayments, ProviderRequests, ProviderRequestDuration, Notifications, NotificationDuration)
+	ctrlmetrics.Registry.MustRegister(OrderTransitions, LatePayments, RefundTransitions, ProviderRequests, ProviderRequestDuration, Notifications, NotificationDuration)
 }

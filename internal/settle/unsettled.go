@@ -10,12 +10,20 @@ import (
 )
 
 // Unsettled reports whether money can still move for the order, or it holds money to give back:
-// it is open (a payment may be paid), being deleted (its close or its record is pending), or it
-// records a late payment not yet refunded. What an unsettled order needs (its provider, its
-// finalizer) must stay.
+// it is open (a payment may be paid), being deleted (its close or its record is pending), has a
+// refund in flight, or records a late payment not yet refunded. What an unsettled order needs
+// (its provider, its finalizer) must stay.
 func Unsettled(o *v1.PaymentOrder) bool {
-	return !o.Status.Phase.Terminal() || !o.DeletionTimestamp.IsZero() ||
-		meta.IsStatusConditionTrue(o.Status.Conditions, v1.ConditionLatePayment)
+	if !o.Status.Phase.Terminal() || !o.DeletionTimestamp.IsZero() ||
+		meta.IsStatusConditionTrue(o.Status.Conditions, v1.ConditionLatePayment) {
+		return true
+	}
+	for _, r := range o.Status.Refunds {
+		if r.State == v1.RefundReserved {
+			return true
+		}
+	}
+	return false
 }
 
 // NotePaidWhileDeleting marks next, the status about to be written on order, when it makes an
