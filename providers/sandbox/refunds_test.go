@@ -161,14 +161,22 @@ func TestRefundErrors(t *testing.T) {
 		code string
 		is   error
 	}{
-		{"by out_trade_no alone, the payment is looked up first", false, with(func(r *providers.RefundRequest) { r.ProviderPaymentID, r.OutRefundNo, r.AmountMinor = "", "rf-rerr-2", 10 }), true, "", nil},
-		{"by transaction id alone, which is the sandbox payment id", false, with(func(r *providers.RefundRequest) { r.ProviderPaymentID, r.TransactionID, r.OutRefundNo, r.AmountMinor = "", pay.ID, "rf-rerr-3", 10 }), true, "", nil},
+		{"by out_trade_no alone, the payment is looked up first", false, with(func(r *providers.RefundRequest) {
+			r.ProviderPaymentID, r.OutRefundNo, r.AmountMinor = "", "rf-rerr-2", 10
+		}), true, "", nil},
+		{"by transaction id alone, which is the sandbox payment id", false, with(func(r *providers.RefundRequest) {
+			r.ProviderPaymentID, r.TransactionID, r.OutRefundNo, r.AmountMinor = "", pay.ID, "rf-rerr-3", 10
+		}), true, "", nil},
 		{"more than what is left is the gateway's refusal, ErrRefundExceedsPayment", false, with(func(r *providers.RefundRequest) { r.OutRefundNo, r.AmountMinor = "rf-rerr-4", 100 }), false, "refund_exceeds_payment", providers.ErrRefundExceedsPayment},
 		{"an unpaid payment cannot be refunded, and asking again will not help", false, providers.RefundRequest{OutTradeNo: "otn-client-rerr-open", ProviderPaymentID: open.ID, OutRefundNo: "rf-rerr-5", AmountMinor: 1}, false, "payment_not_paid", nil},
 		{"an out_refund_no used for another refund is a terminal conflict", false, with(func(r *providers.RefundRequest) { r.OutRefundNo, r.AmountMinor = "rf-rerr-1", 5 }), false, "idempotency_conflict", nil},
-		{"a payment the gateway does not know is ErrNotFound from its own answer", false, with(func(r *providers.RefundRequest) { r.ProviderPaymentID, r.OutRefundNo, r.AmountMinor = "pay_nope", "rf-rerr-6", 1 }), false, "payment_not_found", providers.ErrNotFound},
+		{"a payment the gateway does not know is ErrNotFound from its own answer", false, with(func(r *providers.RefundRequest) {
+			r.ProviderPaymentID, r.OutRefundNo, r.AmountMinor = "pay_nope", "rf-rerr-6", 1
+		}), false, "payment_not_found", providers.ErrNotFound},
 		{"an order the gateway does not know is ErrNotFound too", false, providers.RefundRequest{OutTradeNo: "otn-nope", OutRefundNo: "rf-rerr-7", AmountMinor: 1}, false, "payment_not_found", providers.ErrNotFound},
-		{"an id that could change the path is refused before any call", false, with(func(r *providers.RefundRequest) { r.ProviderPaymentID, r.OutRefundNo, r.AmountMinor = "../stats", "rf-rerr-8", 1 }), false, "invalid_id", nil},
+		{"an id that could change the path is refused before any call", false, with(func(r *providers.RefundRequest) {
+			r.ProviderPaymentID, r.OutRefundNo, r.AmountMinor = "../stats", "rf-rerr-8", 1
+		}), false, "invalid_id", nil},
 		{"a refund without out_refund_no has no idempotency key: a caller bug", false, with(func(r *providers.RefundRequest) { r.AmountMinor = 1 }), false, "invalid_argument", nil},
 		{"a refund of nothing is a caller bug", false, with(func(r *providers.RefundRequest) { r.OutRefundNo = "rf-rerr-9" }), false, "invalid_argument", nil},
 		{"query: a refund the gateway does not know is ErrNotFound from its own answer", true, with(func(r *providers.RefundRequest) { r.OutRefundNo = "rf-nope" }), false, "refund_not_found", providers.ErrNotFound},
