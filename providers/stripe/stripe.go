@@ -58,6 +58,10 @@ type Client struct {
 	// creates remembers this process's create requests, so a lost create answer can be
 	// recovered with a byte-identical replay (see recall.go).
 	creates *createMemory
+	// refundIDs remembers the Stripe refund id of each out_refund_no this process saw.
+	refundIDs *refundMemory
+	// live is the mode of the API key: events and sessions of the other mode are refused.
+	live keyMode
 }
 
 var _ providers.Provider = (*Client)(nil)
@@ -85,6 +89,8 @@ func New(cfg providers.Config) (providers.Provider, error) {
 		webhookSecrets: secrets,
 		now:            cfg.Clock(),
 		creates:        newCreateMemory(),
+		refundIDs:      newRefundMemory(),
+		live:           modeOf(apiKey),
 	}, nil
 }
 
@@ -139,6 +145,42 @@ func webhookSecrets(cfg providers.Config) ([][]byte, error) {
 		secrets = append(secrets, []byte(next))
 	}
 	return secrets, nil
+}
+
+// keyMode is whether an API key is a live or a test key, from its prefix.
+type keyMode int
+
+const (
+	// modeUnknown: a key without Stripe's sk_live_/sk_test_ (rk_...) form, as some stripe-mock
+	// setups use; nothing can be checked against it.
+	modeUnknown keyMode = iota
+	modeTest
+	modeLive
+)
+
+func modeOf(apiKey string) keyMode {
+	switch {
+	case strings.HasPrefix(apiKey, "sk_live_"), strings.HasPrefix(apiKey, "rk_live_"):
+		return modeLive
+	case strings.HasPrefix(apiKey, "sk_test_"), strings.HasPrefix(apiKey, "rk_test_"):
+		return modeTest
+	}
+	return modeUnknown
+}
+
+func (m keyMode) String() string {
+	switch m {
+	case modeLive:
+		return "live"
+	case modeTest:
+		return "test"
+	}
+	return "unknown"
+}
+
+// matches reports whether an object's livemode is the key's mode (always, for an unknown mode).
+func (m keyMode) matches(livemode bool) bool {
+	return m == modeUnknown || (m == modeLive) == livemode
 }
 
 func credentialsError(cfg providers.Config, format string, a ...any) error {
