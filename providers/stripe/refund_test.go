@@ -75,9 +75,9 @@ func TestRefundCreatesOnThePaymentIntent(t *testing.T) {
 				t.Errorf("Idempotency-Key %q, want the out_refund_no %q", k, req.OutRefundNo)
 			}
 			want := map[string]string{
-				"payment_intent":                    "pi_test_refund1",
-				"amount":                            tt.wantAmount,
-				"reason":                            tt.wantReason,
+				"payment_intent":                     "pi_test_refund1",
+				"amount":                             tt.wantAmount,
+				"reason":                             tt.wantReason,
 				"metadata[kubepay.io/out_refund_no]": req.OutRefundNo,
 				"metadata[kubepay.io/out_trade_no]":  req.OutTradeNo,
 				"metadata[kubepay.io/namespace]":     testNS,
