@@ -114,25 +114,33 @@ func checkRefundRequest(op string, req providers.RefundRequest) error {
 	return nil
 }
 
-// refundPaymentID is the gateway id of the payment to refund: the provider payment id, else the
-// transaction id (the same id at the sandbox), else the payment found by out_trade_no.
+// refundPaymentID is the gateway id of the payment to refund: the provider payment id, else
+// the transaction id (the same id at the sandbox), else the payment found by out_trade_no. The
+// payment is read first, so that a refund is never sent for a payment of another order, an
+// unpaid one, or in another currency than the request's (its amount would mean other money):
+// once the gateway has made a refund, finding out is too late.
 func (c *Client) refundPaymentID(ctx context.Context, op string, req providers.RefundRequest) (string, error) {
 	id := firstNonEmpty(req.ProviderPaymentID, req.TransactionID)
-	if id == "" {
-		p, err := c.Query(ctx, req.OutTradeNo, "")
-		if err != nil {
-			var pe *providers.Error
-			if errors.As(err, &pe) {
-				pe.Op = op
-			}
-			return "", err
-		}
-		id = p.ID
-	}
-	if !validID(id) {
+	if id != "" && !validID(id) {
 		return "", providers.Terminal(op, "invalid_id", fmt.Errorf("refund %q of out_trade_no %q: payment id %q is not a sandbox id", req.OutRefundNo, req.OutTradeNo, id))
 	}
-	return id, nil
+	p, err := c.Query(ctx, req.OutTradeNo, id)
+	if err != nil {
+		// Keep the classification (retryable, code, what it wraps) and name the refund.
+		var pe *providers.Error
+		if errors.As(err, &pe) {
+			return "", &providers.Error{Op: op, Code: pe.Code, Retryable: pe.Retryable, Err: fmt.Errorf("refund %q: %w", req.OutRefundNo, pe.Err)}
+		}
+		return "", err
+	}
+	what := fmt.Sprintf("refund %q of payment %s (out_trade_no %q)", req.OutRefundNo, p.ID, p.OutTradeNo)
+	switch {
+	case p.Status != providers.StatusSucceeded:
+		return "", providers.Terminal(op, codePaymentNotPaid, fmt.Errorf("%s at sandbox gateway %s: the payment is %s, only a paid payment can be refunded", what, c.endpoint, p.Status))
+	case req.Currency != "" && req.Currency != p.Currency:
+		return "", providers.Terminal(op, "currency_mismatch", fmt.Errorf("%s at sandbox gateway %s: the refund is in %s but the payment in %s", what, c.endpoint, req.Currency, p.Currency))
+	}
+	return p.ID, nil
 }
 
 // decodeRefund maps a gateway refund to providers.Refund, checking it is the refund asked for:

@@ -169,6 +169,10 @@ func TestRefundErrors(t *testing.T) {
 		}), true, "", nil},
 		{"more than what is left is the gateway's refusal, ErrRefundExceedsPayment", false, with(func(r *providers.RefundRequest) { r.OutRefundNo, r.AmountMinor = "rf-rerr-4", 100 }), false, "refund_exceeds_payment", providers.ErrRefundExceedsPayment},
 		{"an unpaid payment cannot be refunded, and asking again will not help", false, providers.RefundRequest{OutTradeNo: "otn-client-rerr-open", ProviderPaymentID: open.ID, OutRefundNo: "rf-rerr-5", AmountMinor: 1}, false, "payment_not_paid", nil},
+		{"a refund in another currency than the payment's is refused before the gateway makes it", false, with(func(r *providers.RefundRequest) { r.OutRefundNo, r.AmountMinor, r.Currency = "rf-rerr-10", 1, "EUR" }), false, "currency_mismatch", nil},
+		{"another order's payment is never refunded for this order", false, with(func(r *providers.RefundRequest) {
+			r.ProviderPaymentID, r.OutRefundNo, r.AmountMinor = other.ID, "rf-rerr-11", 1
+		}), false, "mismatch", nil},
 		{"an out_refund_no used for another refund is a terminal conflict", false, with(func(r *providers.RefundRequest) { r.OutRefundNo, r.AmountMinor = "rf-rerr-1", 5 }), false, "idempotency_conflict", nil},
 		{"a payment the gateway does not know is ErrNotFound from its own answer", false, with(func(r *providers.RefundRequest) {
 			r.ProviderPaymentID, r.OutRefundNo, r.AmountMinor = "pay_nope", "rf-rerr-6", 1
@@ -205,8 +209,12 @@ func TestRefundErrors(t *testing.T) {
 			}
 		})
 	}
-	if pr := g.Stats().RefundsFor("otn-client-rerr"); pr.Count != 3 || pr.PendingTotal != 1020 {
+	s := g.Stats()
+	if pr := s.RefundsFor("otn-client-rerr"); pr.Count != 3 || pr.PendingTotal != 1020 {
 		t.Errorf("gateway refunds %+v: want exactly the three accepted refunds", pr)
+	}
+	if pr := s.RefundsFor("otn-client-rerr-other"); pr.Count != 1 {
+		t.Errorf("gateway refunds of the other order %+v: want only its own refund", pr)
 	}
 }
 
