@@ -12,9 +12,16 @@
 //
 // The webhook endpoint to register in the Stripe dashboard is
 // <callbackBaseURL>/notify/<namespace>/<provider>, with the events checkout.session.completed,
-// checkout.session.async_payment_succeeded, checkout.session.async_payment_failed and
-// checkout.session.expired. Stripe sends an account's events to every endpoint, so events about
-// sessions this PaymentProvider did not create are acknowledged and ignored (see notification.go).
+// checkout.session.async_payment_succeeded, checkout.session.async_payment_failed,
+// checkout.session.expired, refund.created, refund.updated and refund.failed (charge.refunded
+// is understood too, but names a refund only on API versions that list charge.refunds). Stripe
+// sends an account's events to every endpoint, so events about sessions and refunds this
+// PaymentProvider did not create are acknowledged and ignored (see notification.go and
+// notification_refund.go). The endpoint's secret and the API key must be of the same mode:
+// events of the other mode are refused.
+//
+// Refunds are made on the session's PaymentIntent (the order's transaction id) with
+// Idempotency-Key = out_refund_no and kubepay's metadata (refund.go).
 //
 // Each PaymentProvider gets its own stripe-go client and backend; the package-level stripe.Key is
 // never set, so two accounts in one manager cannot mix.
