@@ -219,7 +219,7 @@ func (s *refundSync) request(order *v1.PaymentOrder, rp *resolver.Resolved) prov
 	amount, _ := money.FromMinor(s.status.AmountMinor, order.Spec.Currency)
 	req := providers.RefundRequest{
 		OutTradeNo: order.Status.OutTradeNo, ProviderPaymentID: order.Status.ProviderPaymentID,
-		TransactionID: order.Status.ProviderTransactionID, OutRefundNo: s.status.OutRefundNo,
+		TransactionID: order.Status.ProviderTransactionID, OutRefundNo: s.status.OutRefundNo, ProviderRefundID: s.status.ProviderRefundID,
 		AmountMinor: s.status.AmountMinor, Amount: amount, TotalMinor: order.Status.AmountMinor,
 		Currency: order.Spec.Currency, Reason: s.refund.Spec.Reason, NotifyURL: resolver.NotifyURL(rp.Spec),
 	}

@@ -116,7 +116,10 @@ type RefundRequest struct {
 	// OutRefundNo is the merchant's refund number and the idempotency key: a repeat returns the
 	// same refund, never a second one.
 	OutRefundNo string
-	AmountMinor int64
+	// ProviderRefundID is the provider's refund id once known (from Refund or a notification);
+	// QueryRefund uses it when set.
+	ProviderRefundID string
+	AmountMinor      int64
 	// Amount is AmountMinor as a decimal string in the major unit; TotalMinor is the payment's.
 	Amount     string
 	TotalMinor int64

@@ -29,6 +29,7 @@ type config struct {
 	reorder        bool
 	reorderWindow  time.Duration
 	delay          time.Duration
+	refundDelay    time.Duration
 	seed           int64
 	workers        int
 	signingKeyFile string
@@ -58,6 +59,18 @@ payments, a hosted checkout page with Pay/Fail buttons, and signed notifications
 payment's notify_url, retried on Alipay's schedule (4m,10m,10m,1h,2h,6h,15h) until answered
 "success". Chaos flags make deliveries misbehave the way real gateways do.
 
+Refunds: POST /v1/payments/{id}/refunds (Idempotency-Key = out_refund_no) refunds part or all
+of a paid payment, never more than it; the refund stays pending for --refund-delay, then
+refund.succeeded is notified like payment events.
+
+Test aids (no API key, as they act for the customer or the bank):
+  POST /v1/payments/{id}/pay        {"outcome":"succeeded"|"failed"} simulates the customer;
+                                    with "late":true the payment succeeds even when it is
+                                    closed, failed or expired, reproducing the race real
+                                    providers have (money that arrives after the close)
+  POST /v1/refunds/{id}/complete    {"outcome":"succeeded"|"failed","reason":"..."} settles a
+                                    pending refund by hand (see --refund-delay)
+
 Usage: sandbox-gateway [flags]
 
 Flags:
@@ -86,6 +99,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.BoolVar(&c.reorder, "reorder", false, "chaos: buffer due notifications for --reorder-window and send them in random order")
 	fs.DurationVar(&c.reorderWindow, "reorder-window", gateway.DefaultReorderWindow, "chaos: how long --reorder buffers notifications (`duration`, not scaled by --time-scale)")
 	fs.DurationVar(&c.delay, "delay", 0, "chaos: wait this `duration` plus a random jitter up to the same amount before every attempt (not scaled)")
+	fs.DurationVar(&c.refundDelay, "refund-delay", 0, "how long a refund stays pending before the gateway makes it succeed and notifies refund.succeeded (`duration`, not scaled); 0 means "+gateway.DefaultRefundDelay.String()+", a negative value never: refunds wait for POST /v1/refunds/{id}/complete")
 	fs.Int64Var(&c.seed, "seed", 0, "`seed` of the RNG behind --drop-ratio, --delay jitter and --reorder, for repeatable chaos")
 	fs.IntVar(&c.workers, "workers", gateway.DefaultWorkers, "maximum `number` of notification attempts in flight")
 	fs.StringVar(&c.signingKeyFile, "signing-key-file", "", "PEM `file` with the RSA notification signing key (PKCS#1 \"RSA PRIVATE KEY\" or PKCS#8 \"PRIVATE KEY\", at least 2048 bits); default: the key in --state-file, else a generated one")
@@ -139,6 +153,7 @@ func (c config) options() (gateway.Options, error) {
 		APIKeys: c.apiKeys, PublicBaseURL: c.publicURL, StateFile: c.stateFile,
 		TimeScale: c.timeScale, Duplicates: c.duplicates, DropFirst: c.dropFirst, DropRatio: c.dropRatio,
 		Reorder: c.reorder, ReorderWindow: c.reorderWindow, Delay: c.delay, Seed: c.seed, Workers: c.workers,
+		RefundDelay: c.refundDelay,
 	}
 	if c.signingKeyFile != "" {
 		data, err := os.ReadFile(c.signingKeyFile)

@@ -13,6 +13,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -37,6 +38,10 @@ func TestParseFlags(t *testing.T) {
 		}, ""},
 		{"chaos flags are read", []string{"--duplicates", "3", "--drop-first", "2", "--drop-ratio", "0.5", "--reorder", "--delay", "20ms", "--seed", "9", "--time-scale", "0.001"}, func(c config) bool {
 			return c.duplicates == 3 && c.dropFirst == 2 && c.dropRatio == 0.5 && c.reorder && c.delay.Milliseconds() == 20 && c.seed == 9 && c.timeScale == 0.001
+		}, ""},
+		{"--refund-delay is read, negative meaning refunds are settled by hand", []string{"--refund-delay", "-1s"}, func(c config) bool {
+			o, err := c.options()
+			return err == nil && c.refundDelay == -time.Second && o.RefundDelay == -time.Second
 		}, ""},
 		{"time cannot stand still", []string{"--time-scale", "0"}, nil, "--time-scale"},
 		{"at least one copy is sent", []string{"--duplicates", "0"}, nil, "--duplicates"},
@@ -65,9 +70,16 @@ func TestHelpDocumentsEveryFlagWithoutSecrets(t *testing.T) {
 	if _, err := parseFlags([]string{"--help"}, &out); !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("--help: %v", err)
 	}
-	for _, name := range []string{"bind-address", "public-url", "api-key", "state-file", "time-scale", "duplicates", "drop-first", "drop-ratio", "reorder", "delay", "seed", "signing-key-file", "public-key-out"} {
+	for _, name := range []string{"bind-address", "public-url", "api-key", "state-file", "time-scale", "duplicates", "drop-first", "drop-ratio", "reorder", "delay", "refund-delay", "seed", "signing-key-file", "public-key-out"} {
 		if !strings.Contains(out.String(), "-"+name+" ") && !strings.Contains(out.String(), "-"+name+"\n") {
 			t.Errorf("--help does not document --%s", name)
+		}
+	}
+	// The test aids must be findable from --help: they are how a test reproduces late payments
+	// and settles refunds.
+	for _, aid := range []string{`"late":true`, "/v1/refunds/{id}/complete", "/v1/payments/{id}/refunds"} {
+		if !strings.Contains(out.String(), aid) {
+			t.Errorf("--help does not document %s", aid)
 		}
 	}
 }

@@ -78,7 +78,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	log.Info("sandbox gateway listening", "address", l.Addr().String(), "publicURL", cfg.publicURL,
 		"apiKeys", len(cfg.apiKeys), "stateFile", cfg.stateFile, "timeScale", cfg.timeScale,
 		"duplicates", cfg.duplicates, "dropFirst", cfg.dropFirst, "dropRatio", cfg.dropRatio,
-		"reorder", cfg.reorder, "delay", cfg.delay, "seed", cfg.seed)
+		"reorder", cfg.reorder, "delay", cfg.delay, "refundDelay", cfg.refundDelay, "seed", cfg.seed)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(l) }()
 	select {

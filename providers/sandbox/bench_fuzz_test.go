@@ -44,6 +44,8 @@ func FuzzParseNotification(f *testing.F) {
 	unknown := eventBody("payment.refunded", "refunded")
 	f.Add(valid, body)
 	f.Add(gateway.SignPayload(key, fixedNow, unknown), unknown)
+	refund := refundEventBody("refund.succeeded", "succeeded")
+	f.Add(gateway.SignPayload(key, fixedNow, refund), refund)
 	f.Add(gateway.SignPayload(key, fixedNow, []byte("{}")), []byte("{}"))
 	f.Add(valid, []byte("{not json"))
 	f.Add("t=1,v1=AAAA", body)

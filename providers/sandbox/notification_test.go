@@ -208,3 +208,69 @@ func TestAck(t *testing.T) {
 		})
 	}
 }
+
+func refundEventBody(typ, status string) []byte {
+	return []byte(fmt.Sprintf(`{"id":"evt_r1","type":%q,"created":%d,"data":{"id":"re_1","payment_id":"pay_1","out_trade_no":"otn-1","out_refund_no":"rf-1","amount":300,"currency":"USD","status":%q,"created_at":"2026-03-14T15:00:00Z","succeeded_at":"2026-03-14T15:05:00Z","failure_reason":"account closed"}}`, typ, fixedNow.Unix(), status))
+}
+
+func TestParseRefundNotification(t *testing.T) {
+	t.Parallel()
+	p := verifier(t)
+	edit := func(b []byte, old, new string) []byte { return []byte(strings.Replace(string(b), old, new, 1)) }
+	succeeded := refundEventBody("refund.succeeded", "succeeded")
+	tests := []struct {
+		name      string
+		body      []byte
+		want      providers.RefundStatus
+		malformed bool
+	}{
+		{"refund.succeeded is a succeeded refund fact", succeeded, providers.RefundSucceeded, false},
+		{"refund.failed is a failed refund fact with its reason", refundEventBody("refund.failed", "failed"), providers.RefundFailed, false},
+		{"a type contradicting the refund status is malformed", refundEventBody("refund.succeeded", "failed"), "", true},
+		{"a pending refund has no result to notify", refundEventBody("refund.succeeded", "pending"), "", true},
+		{"a refund without out_refund_no cannot be matched to a PaymentRefund", edit(succeeded, `"out_refund_no":"rf-1"`, `"out_refund_no":""`), "", true},
+		{"a refund without its payment cannot be matched to an order", edit(succeeded, `"payment_id":"pay_1"`, `"payment_id":""`), "", true},
+		{"a refund without out_trade_no cannot be matched to an order", edit(succeeded, `"out_trade_no":"otn-1"`, `"out_trade_no":""`), "", true},
+		{"a refund of nothing is malformed", edit(succeeded, `"amount":300`, `"amount":0`), "", true},
+		{"a refund in no ISO currency is malformed", edit(succeeded, `"USD"`, `"usd"`), "", true},
+		{"refund data that is not an object is malformed", []byte(fmt.Sprintf(`{"id":"evt_r1","type":"refund.succeeded","created":%d,"data":[1]}`, fixedNow.Unix())), "", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			n, err := p.ParseNotification(context.Background(), request(gateway.SignPayload(gatewaytest.SigningKey(), fixedNow, tc.body)), tc.body)
+			if tc.malformed {
+				if !errors.Is(err, providers.ErrMalformed) || errors.Is(err, providers.ErrSignature) {
+					t.Fatalf("ParseNotification: %+v, %v; want ErrMalformed", n, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n.Status != "" || n.ID != "evt_r1" || n.OutTradeNo != "otn-1" || n.ProviderPaymentID != "pay_1" || n.TransactionID != "pay_1" || n.Currency != "USD" || n.Refund == nil {
+				t.Fatalf("notification %+v: want a refund fact of pay_1/otn-1 and no payment status", n)
+			}
+			f := *n.Refund
+			if f.Status != tc.want || f.OutRefundNo != "rf-1" || f.ProviderRefundID != "re_1" || f.AmountMinor != 300 || f.Currency != "USD" {
+				t.Errorf("refund fact %+v, want %s of re_1/rf-1, 300 USD", f, tc.want)
+			}
+			if tc.want == providers.RefundSucceeded && (f.RefundedAt.IsZero() || f.FailureReason != "") || tc.want == providers.RefundFailed && (!f.RefundedAt.IsZero() || f.FailureReason != "account closed") {
+				t.Errorf("refund fact %+v: a success has a time and no reason, a failure a reason and no time", f)
+			}
+		})
+	}
+	t.Run("a refund event signed by another key is refused before anything is read", func(t *testing.T) {
+		_, err := p.ParseNotification(context.Background(), request(gateway.SignPayload(wrongKey(), fixedNow, succeeded)), succeeded)
+		if !errors.Is(err, providers.ErrSignature) {
+			t.Fatalf("forged refund event: %v, want ErrSignature", err)
+		}
+	})
+	t.Run("a tampered refund amount is refused", func(t *testing.T) {
+		sig := gateway.SignPayload(gatewaytest.SigningKey(), fixedNow, succeeded)
+		_, err := p.ParseNotification(context.Background(), request(sig), edit(succeeded, `"amount":300`, `"amount":3000`))
+		if !errors.Is(err, providers.ErrSignature) {
+			t.Fatalf("tampered refund event: %v, want ErrSignature", err)
+		}
+	})
+}

@@ -46,6 +46,7 @@ type payment struct {
 	Currency   string    `json:"currency"`
 	PaymentURL string    `json:"payment_url"`
 	PaidAt     time.Time `json:"paid_at"`
+	ExpiresAt  time.Time `json:"expires_at"`
 }
 
 type apiError struct {
@@ -101,7 +102,9 @@ func (c *Client) Query(ctx context.Context, outTradeNo, providerPaymentID string
 		}
 		return p, err
 	case http.StatusNotFound:
-		return providers.Payment{}, providers.Terminal(op, "not_found", fmt.Errorf("%w: %s at sandbox gateway %s", providers.ErrNotFound, what, c.endpoint))
+		if err := c.notFound(op, what, status, body, codePaymentNotFound); err != nil {
+			return providers.Payment{}, err
+		}
 	}
 	return providers.Payment{}, c.classify(op, what, status, body)
 }
@@ -133,7 +136,9 @@ func (c *Client) Close(ctx context.Context, outTradeNo, providerPaymentID string
 	case http.StatusOK:
 		return nil
 	case http.StatusNotFound:
-		return providers.Terminal(op, "not_found", fmt.Errorf("%w: %s at sandbox gateway %s", providers.ErrNotFound, what, c.endpoint))
+		if err := c.notFound(op, what, status, body, codePaymentNotFound); err != nil {
+			return err
+		}
 	case http.StatusConflict:
 		if apiErrorCode(body) == "already_paid" {
 			return providers.Terminal(op, "already_paid", fmt.Errorf("%w: %s at sandbox gateway %s", providers.ErrAlreadyPaid, what, c.endpoint))
@@ -210,9 +215,28 @@ func (c *Client) do(ctx context.Context, op, what, method string, u *url.URL, in
 	return resp.StatusCode, body, nil
 }
 
+// The gateway's own not-found codes. Only these say that a payment or refund does not exist.
+const (
+	codePaymentNotFound = "payment_not_found"
+	codeRefundNotFound  = "refund_not_found"
+)
+
+// notFound returns a terminal error wrapping providers.ErrNotFound when a 404 carries the
+// gateway's structured error with the code that names what was asked for, and nil otherwise:
+// a 404 from anything else on the way (a proxy, an ingress, a wrong base path) says nothing
+// about the payment, and classify answers it as retryable.
+func (c *Client) notFound(op, what string, status int, body []byte, code string) error {
+	if status != http.StatusNotFound || apiErrorCode(body) != code {
+		return nil
+	}
+	return providers.Terminal(op, code, fmt.Errorf("%w: %s at sandbox gateway %s", providers.ErrNotFound, what, c.endpoint))
+}
+
 // classify turns an unexpected answer into a classified error: throttling, server errors and
-// anything that is not a client error are retryable; other 4xx are terminal, and 401/403 also
-// wrap providers.ErrCredentials so the provider can be marked not Ready.
+// anything that is not a client error are retryable; so is a 404, since the gateway's own
+// not-found answers are handled before (see notFound) and any other 404 is not the gateway's
+// word on the object. Other 4xx are terminal, and 401/403 also wrap providers.ErrCredentials
+// so the provider can be marked not Ready.
 func (c *Client) classify(op, what string, status int, body []byte) error {
 	code := apiErrorCode(body)
 	if code == "" {
@@ -222,7 +246,7 @@ func (c *Client) classify(op, what string, status int, body []byte) error {
 	switch {
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
 		return providers.Terminal(op, code, fmt.Errorf("%w: PaymentProvider %s/%s: %w", providers.ErrCredentials, c.namespace, c.name, err))
-	case status == http.StatusRequestTimeout, status == http.StatusTooEarly, status == http.StatusTooManyRequests, status >= 500:
+	case status == http.StatusNotFound, status == http.StatusRequestTimeout, status == http.StatusTooEarly, status == http.StatusTooManyRequests, status >= 500:
 		return providers.Retryable(op, code, err)
 	case status >= 400:
 		return providers.Terminal(op, code, err)
@@ -263,10 +287,15 @@ func (c *Client) decodePayment(op, what string, body []byte) (providers.Payment,
 	if !ok || p.ID == "" {
 		return providers.Payment{}, providers.Retryable(op, "bad_response", fmt.Errorf("%s at sandbox gateway %s: payment %q has unknown status %q", what, c.endpoint, p.ID, p.Status))
 	}
-	return providers.Payment{
+	out := providers.Payment{
 		ID: p.ID, OutTradeNo: p.OutTradeNo, Status: status, AmountMinor: p.Amount,
-		Currency: p.Currency, PaymentURL: p.PaymentURL, PaidAt: p.PaidAt,
-	}, nil
+		Currency: p.Currency, PaymentURL: p.PaymentURL, PaidAt: p.PaidAt, ExpiresAt: p.ExpiresAt,
+	}
+	if status == providers.StatusSucceeded {
+		// The sandbox's money movement is the payment itself: refunds name it by its id.
+		out.TransactionID = p.ID
+	}
+	return out, nil
 }
 
 func statusOf(s string) (providers.PaymentStatus, bool) {

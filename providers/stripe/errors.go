@@ -14,7 +14,10 @@ import (
 // classify turns a stripe-go error into a classified providers error.
 //
 //   - 401/403: terminal, wrapping providers.ErrCredentials (the key is wrong or lacks a permission).
-//   - 404: terminal, wrapping providers.ErrNotFound.
+//   - 404 with Stripe's code resource_missing: terminal, wrapping providers.ErrNotFound. Any
+//     other 404 (Stripe's "unrecognized request URL" of a wrong spec.endpoint path, a proxy's
+//     page) says nothing about the object and is retryable: taking it for "no session" would
+//     let an expiring order end without the expire that makes its link unpayable.
 //   - idempotency_error (same Idempotency-Key, different parameters: the out_trade_no was used for
 //     another order): terminal.
 //   - 409 idempotency_key_in_use: retryable. Stripe says another request with the key is still
@@ -41,8 +44,10 @@ func (c *Client) classify(op, what string, err error) error {
 	switch {
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
 		return providers.Terminal(op, code, fmt.Errorf("%w: PaymentProvider %s/%s: %w", providers.ErrCredentials, c.namespace, c.name, desc))
-	case status == http.StatusNotFound:
+	case status == http.StatusNotFound && se.Code == stripego.ErrorCodeResourceMissing:
 		return providers.Terminal(op, code, fmt.Errorf("%w: %w", providers.ErrNotFound, desc))
+	case status == http.StatusNotFound:
+		return providers.Retryable(op, code, desc)
 	case se.Type == stripego.ErrorTypeIdempotency:
 		return providers.Terminal(op, "idempotency_error", desc)
 	case status == http.StatusConflict && se.Code == stripego.ErrorCodeIdempotencyKeyInUse:

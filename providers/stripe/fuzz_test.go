@@ -35,6 +35,8 @@ func FuzzParseNotification(f *testing.F) {
 	}
 	c := p.(*stripe.Client)
 	f.Add(paidEvent("evt_seed", "cs_test_seed", "order-seed", 1250, fuzzNow).JSON(), "", true)
+	f.Add(refundEvent{ID: "evt_seed_r", Type: stripe.EventRefundUpdated, Created: fuzzNow.Unix(), RefundID: "re_test_seed", Amount: 400, Currency: "usd",
+		Status: "succeeded", OutRefundNo: "refund-seed", OutTradeNo: "order-seed", PaymentIntent: "pi_test_seed"}.JSON(), "", true)
 	f.Fuzz(func(t *testing.T, body []byte, header string, sign bool) {
 		if sign {
 			header = webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: body, Secret: fuzzSecrets[0], Timestamp: fuzzNow}).Header
@@ -51,6 +53,9 @@ func FuzzParseNotification(f *testing.F) {
 		}
 		if n.Status != "" && (n.AmountMinor <= 0 || n.OutTradeNo == "" || !strings.HasPrefix(n.ProviderPaymentID, "cs_") || len(n.Currency) != 3) {
 			t.Fatalf("a notification kubepay acts on lacks what the order is checked against: %+v", n)
+		}
+		if n.Refund != nil && (n.Status != "" || n.Refund.OutRefundNo == "" || n.Refund.AmountMinor <= 0 || len(n.Refund.Currency) != 3 || n.Refund.Status == "") {
+			t.Fatalf("a refund fact is a payment status or lacks what the refund is checked against: %+v %+v", n, *n.Refund)
 		}
 	})
 }

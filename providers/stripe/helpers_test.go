@@ -57,6 +57,10 @@ type sessionEvent struct {
 	Status, PaymentStatus           string
 	Namespace, Provider, Mode       string
 	OmitAmount, OmitClientReference bool
+	// PaymentIntent is the session's payment_intent ("" sends null).
+	PaymentIntent string
+	// Live sets livemode on the event; SessionLive on the session.
+	Live, SessionLive bool
 }
 
 func (e sessionEvent) JSON() []byte {
@@ -71,7 +75,7 @@ func (e sessionEvent) JSON() []byte {
 	}
 	obj := map[string]any{
 		"id": e.SessionID, "object": "checkout.session", "mode": e.Mode, "currency": e.Currency,
-		"status": e.Status, "payment_status": e.PaymentStatus, "livemode": false,
+		"status": e.Status, "payment_status": e.PaymentStatus, "livemode": e.SessionLive,
 		"metadata": map[string]string{stripe.MetadataNamespace: e.Namespace, stripe.MetadataProvider: e.Provider, stripe.MetadataOutTradeNo: e.OutTradeNo},
 	}
 	if !e.OmitAmount {
@@ -80,9 +84,14 @@ func (e sessionEvent) JSON() []byte {
 	if !e.OmitClientReference {
 		obj["client_reference_id"] = e.OutTradeNo
 	}
+	if e.PaymentIntent != "" {
+		obj["payment_intent"] = e.PaymentIntent
+	} else {
+		obj["payment_intent"] = nil
+	}
 	b, err := json.Marshal(map[string]any{
 		"id": e.ID, "object": "event", "api_version": "2025-08-27.basil", "created": e.Created,
-		"type": e.Type, "livemode": false, "pending_webhooks": 1, "data": map[string]any{"object": obj},
+		"type": e.Type, "livemode": e.Live, "pending_webhooks": 1, "data": map[string]any{"object": obj},
 	})
 	if err != nil {
 		panic(err)

@@ -18,6 +18,10 @@ const (
 	EventSessionAsyncPaymentOK     = "checkout.session.async_payment_succeeded"
 	EventSessionAsyncPaymentFailed = "checkout.session.async_payment_failed"
 	EventSessionExpired            = "checkout.session.expired"
+	EventRefundCreated             = "refund.created"
+	EventRefundUpdated             = "refund.updated"
+	EventRefundFailed              = "refund.failed"
+	EventChargeRefunded            = "charge.refunded"
 )
 
 // event is the part of a Stripe event kubepay reads. The event's api_version is not checked:
@@ -27,7 +31,9 @@ type event struct {
 	ID      string `json:"id"`
 	Type    string `json:"type"`
 	Created int64  `json:"created"`
-	Data    struct {
+	// Livemode is a pointer so that an event without it is told from a test-mode event.
+	Livemode *bool `json:"livemode"`
+	Data     struct {
 		Object json.RawMessage `json:"object"`
 	} `json:"data"`
 }
@@ -43,6 +49,8 @@ type sessionObject struct {
 	PaymentStatus     string            `json:"payment_status"`
 	Status            string            `json:"status"`
 	Metadata          map[string]string `json:"metadata"`
+	Livemode          *bool             `json:"livemode"`
+	PaymentIntent     json.RawMessage   `json:"payment_intent"`
 }
 
 func malformed(format string, a ...any) error {
@@ -62,12 +70,19 @@ func (c *Client) ParseNotification(_ context.Context, r *http.Request, body []by
 	if ev.ID == "" || ev.Type == "" {
 		return providers.Notification{}, malformed("event has no id or type")
 	}
+	if err := c.checkMode(ev.ID, "", ev.Livemode); err != nil {
+		return providers.Notification{}, err
+	}
 	n := providers.Notification{ID: ev.ID, Type: ev.Type}
 	if ev.Created > 0 {
 		n.OccurredAt = time.Unix(ev.Created, 0).UTC()
 	}
 	switch ev.Type {
 	case EventSessionCompleted, EventSessionAsyncPaymentOK, EventSessionAsyncPaymentFailed, EventSessionExpired:
+	case EventRefundCreated, EventRefundUpdated, EventRefundFailed:
+		return c.refundEvent(n, ev.Data.Object)
+	case EventChargeRefunded:
+		return c.chargeRefundedEvent(n, ev.Data.Object)
 	default:
 		// An event kubepay does not act on: acknowledged and ignored (Status stays empty).
 		return n, nil
@@ -78,6 +93,11 @@ func (c *Client) ParseNotification(_ context.Context, r *http.Request, body []by
 	}
 	if s.Object != "checkout.session" || !validSessionID(s.ID) {
 		return providers.Notification{}, malformed("event %s (%s) does not carry a Checkout Session", ev.ID, ev.Type)
+	}
+	if s.Livemode != nil {
+		if err := c.checkMode(ev.ID, "session "+s.ID, s.Livemode); err != nil {
+			return providers.Notification{}, err
+		}
 	}
 	if !c.ours(s) {
 		// Stripe sends every event of the account to every endpoint: a session of another
@@ -99,7 +119,52 @@ func (c *Client) ParseNotification(_ context.Context, r *http.Request, body []by
 	}
 	n.AmountMinor = minor
 	n.Status = eventStatus(ev.Type, s)
+	if pi := objectID(s.PaymentIntent); s.Status == "complete" && validObjectID("pi_", pi) {
+		// The PaymentIntent is the money movement: refunds are made on it.
+		n.TransactionID = pi
+	}
 	return n, nil
+}
+
+// checkMode refuses an event or object whose livemode is not the API key's mode. The signature
+// verified, so the event came from the endpoint whose secret this PaymentProvider holds; an
+// event of the other mode means the webhook secret and the API key are of different modes
+// (a test endpoint's secret beside a live key, or the reverse), so this PaymentProvider cannot
+// vouch for it: a test-mode "payment" must never mark a live order paid. That is a failure to
+// attribute the event to the account, like a wrong key, hence ErrSignature (refused with 400,
+// counted as a rejected signature), not ErrMalformed, which would blame the event's content.
+// An event must say its mode; an object inside it is checked when it says.
+func (c *Client) checkMode(eventID, object string, livemode *bool) error {
+	subject := "event " + eventID
+	if object != "" {
+		subject = object + " in event " + eventID
+	}
+	if livemode == nil {
+		return malformed("%s has no livemode", subject)
+	}
+	if !c.live.matches(*livemode) {
+		mode := "test"
+		if *livemode {
+			mode = "live"
+		}
+		return signatureError("%s is %s-mode, but PaymentProvider %s/%s has a %s-mode API key: the webhook secret and the API key are of different modes", subject, mode, c.namespace, c.name, c.live)
+	}
+	return nil
+}
+
+// objectID reads an expandable field: an id string, or an object with an id.
+func objectID(raw json.RawMessage) string {
+	var id string
+	if json.Unmarshal(raw, &id) == nil {
+		return id
+	}
+	var obj struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(raw, &obj) == nil {
+		return obj.ID
+	}
+	return ""
 }
 
 // ours reports whether kubepay created the session for this PaymentProvider, from the metadata

@@ -3,6 +3,7 @@ package stripe
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	stripego "github.com/stripe/stripe-go/v82"
 
@@ -31,6 +32,14 @@ func (c *Client) payment(op, what string, s *stripego.CheckoutSession) (provider
 	p := providers.Payment{
 		ID: s.ID, OutTradeNo: s.ClientReferenceID, Status: sessionStatus(s),
 		Currency: strings.ToUpper(string(s.Currency)), PaymentURL: s.URL,
+	}
+	if s.ExpiresAt > 0 {
+		// Stripe's expiry, up to 31 minutes after the order's (see sessionExpiry).
+		p.ExpiresAt = time.Unix(s.ExpiresAt, 0).UTC()
+	}
+	if s.Status == stripego.CheckoutSessionStatusComplete && s.PaymentIntent != nil && validObjectID("pi_", s.PaymentIntent.ID) {
+		// The PaymentIntent is the money movement: refunds are made on it.
+		p.TransactionID = s.PaymentIntent.ID
 	}
 	if p.Currency != "" {
 		minor, err := fromStripeAmount(s.AmountTotal, p.Currency)

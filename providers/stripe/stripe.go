@@ -12,9 +12,16 @@
 //
 // The webhook endpoint to register in the Stripe dashboard is
 // <callbackBaseURL>/notify/<namespace>/<provider>, with the events checkout.session.completed,
-// checkout.session.async_payment_succeeded, checkout.session.async_payment_failed and
-// checkout.session.expired. Stripe sends an account's events to every endpoint, so events about
-// sessions this PaymentProvider did not create are acknowledged and ignored (see notification.go).
+// checkout.session.async_payment_succeeded, checkout.session.async_payment_failed,
+// checkout.session.expired, refund.created, refund.updated and refund.failed (charge.refunded
+// is understood too, but names a refund only on API versions that list charge.refunds). Stripe
+// sends an account's events to every endpoint, so events about sessions and refunds this
+// PaymentProvider did not create are acknowledged and ignored (see notification.go and
+// notification_refund.go). The endpoint's secret and the API key must be of the same mode:
+// events of the other mode are refused.
+//
+// Refunds are made on the session's PaymentIntent (the order's transaction id) with
+// Idempotency-Key = out_refund_no and kubepay's metadata (refund.go).
 //
 // Each PaymentProvider gets its own stripe-go client and backend; the package-level stripe.Key is
 // never set, so two accounts in one manager cannot mix.
@@ -58,6 +65,10 @@ type Client struct {
 	// creates remembers this process's create requests, so a lost create answer can be
 	// recovered with a byte-identical replay (see recall.go).
 	creates *createMemory
+	// refundIDs remembers the Stripe refund id of each out_refund_no this process saw.
+	refundIDs *refundMemory
+	// live is the mode of the API key: events and sessions of the other mode are refused.
+	live keyMode
 }
 
 var _ providers.Provider = (*Client)(nil)
@@ -85,6 +96,8 @@ func New(cfg providers.Config) (providers.Provider, error) {
 		webhookSecrets: secrets,
 		now:            cfg.Clock(),
 		creates:        newCreateMemory(),
+		refundIDs:      newRefundMemory(),
+		live:           modeOf(apiKey),
 	}, nil
 }
 
@@ -139,6 +152,42 @@ func webhookSecrets(cfg providers.Config) ([][]byte, error) {
 		secrets = append(secrets, []byte(next))
 	}
 	return secrets, nil
+}
+
+// keyMode is whether an API key is a live or a test key, from its prefix.
+type keyMode int
+
+const (
+	// modeUnknown: a key without Stripe's sk_live_/sk_test_ (rk_...) form, as some stripe-mock
+	// setups use; nothing can be checked against it.
+	modeUnknown keyMode = iota
+	modeTest
+	modeLive
+)
+
+func modeOf(apiKey string) keyMode {
+	switch {
+	case strings.HasPrefix(apiKey, "sk_live_"), strings.HasPrefix(apiKey, "rk_live_"):
+		return modeLive
+	case strings.HasPrefix(apiKey, "sk_test_"), strings.HasPrefix(apiKey, "rk_test_"):
+		return modeTest
+	}
+	return modeUnknown
+}
+
+func (m keyMode) String() string {
+	switch m {
+	case modeLive:
+		return "live"
+	case modeTest:
+		return "test"
+	}
+	return "unknown"
+}
+
+// matches reports whether an object's livemode is the key's mode (always, for an unknown mode).
+func (m keyMode) matches(livemode bool) bool {
+	return m == modeUnknown || (m == modeLive) == livemode
 }
 
 func credentialsError(cfg providers.Config, format string, a ...any) error {

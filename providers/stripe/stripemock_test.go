@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -72,7 +73,10 @@ func startStripeMock() (string, *exec.Cmd, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	cmd := exec.Command(bin, "-http-addr", "127.0.0.1:0")
+	// Both listeners get a port the system picks: stripe-mock opens HTTPS on :12112 unless told
+	// otherwise, even with -http-addr, and fails when another stripe-mock (another checkout's
+	// tests on the same machine) holds that port.
+	cmd := exec.Command(bin, "-http-addr", "127.0.0.1:0", "-https-addr", "127.0.0.1:0")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return "", nil, err
@@ -134,4 +138,27 @@ func probe(base string) error {
 		return fmt.Errorf("HTTP %d", resp.StatusCode)
 	}
 	return nil
+}
+
+// TestStripeMockStartsBesideAnother: the tests of two checkouts on one machine each start a
+// stripe-mock; the second must not fail on a port the first holds.
+func TestStripeMockStartsBesideAnother(t *testing.T) {
+	// stripe-mock's default ports, held as another stripe-mock would hold them (skipped when
+	// something else holds them already: the condition under test is then there anyway).
+	for _, addr := range []string{":12111", ":12112"} {
+		if l, err := net.Listen("tcp", addr); err == nil {
+			t.Cleanup(func() { l.Close() })
+		}
+	}
+	base, cmd, err := startStripeMock()
+	if err != nil {
+		t.Fatalf("stripe-mock beside another on the default ports: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	if err := probe(base); err != nil {
+		t.Fatalf("stripe-mock at %s: %v", base, err)
+	}
 }

@@ -18,9 +18,14 @@ func (g *Gateway) routes() http.Handler {
 	mux.HandleFunc("GET /v1/payments", g.authed(g.handleLookup))
 	mux.HandleFunc("GET /v1/payments/{id}", g.authed(g.handleGet))
 	mux.HandleFunc("POST /v1/payments/{id}/close", g.authed(g.handleClose))
+	mux.HandleFunc("POST /v1/payments/{id}/refunds", g.authed(g.handleCreateRefund))
+	mux.HandleFunc("GET /v1/refunds", g.authed(g.handleLookupRefund))
+	mux.HandleFunc("GET /v1/refunds/{id}", g.authed(g.handleGetRefund))
 	mux.HandleFunc("POST /v1/events/{id}/resend", g.authed(g.handleResend))
 	// The customer pays, not the merchant: no API key.
 	mux.HandleFunc("POST /v1/payments/{id}/pay", g.handlePay)
+	// The bank settles a refund, not the merchant: no API key either (a test aid).
+	mux.HandleFunc("POST /v1/refunds/{id}/complete", g.handleCompleteRefund)
 	mux.HandleFunc("GET /checkout/{id}", g.handleCheckout)
 	mux.HandleFunc("GET /v1/public-key", g.handlePublicKey)
 	mux.HandleFunc("GET /v1/stats", g.handleStats)
@@ -129,18 +134,20 @@ func (g *Gateway) handlePay(w http.ResponseWriter, r *http.Request) {
 			g.renderResult(w, http.StatusBadRequest, resultPage{Title: "Invalid request", Message: "The payment form could not be read.", CheckoutPath: checkoutPath(id)})
 			return
 		}
-		p, returnURL, err := g.pay(id, r.PostForm.Get("outcome"))
+		p, returnURL, err := g.pay(id, r.PostForm.Get("outcome"), false)
 		g.renderPayResult(w, id, p, returnURL, err)
 		return
 	}
 	var body struct {
 		Outcome string `json:"outcome"`
+		// Late is a test aid: see pay.
+		Late bool `json:"late,omitempty"`
 	}
 	if err := decodeJSON(r, &body); err != nil {
 		writeError(w, err)
 		return
 	}
-	p, _, err := g.pay(id, body.Outcome)
+	p, _, err := g.pay(id, body.Outcome, body.Late)
 	if err != nil {
 		writeError(w, err)
 		return

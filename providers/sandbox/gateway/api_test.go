@@ -198,8 +198,8 @@ func TestGetAndLookup(t *testing.T) {
 	}{
 		{"by id", "/v1/payments/" + p.ID, gatewaytest.APIKey, 200, ""},
 		{"by out_trade_no", "/v1/payments?out_trade_no=otn-get", gatewaytest.APIKey, 200, ""},
-		{"an unknown id is 404", "/v1/payments/pay_unknown", gatewaytest.APIKey, 404, "not_found"},
-		{"an unknown out_trade_no is 404", "/v1/payments?out_trade_no=nope", gatewaytest.APIKey, 404, "not_found"},
+		{"an unknown id is 404", "/v1/payments/pay_unknown", gatewaytest.APIKey, 404, "payment_not_found"},
+		{"an unknown out_trade_no is 404", "/v1/payments?out_trade_no=nope", gatewaytest.APIKey, 404, "payment_not_found"},
 		{"a lookup needs out_trade_no", "/v1/payments", gatewaytest.APIKey, 400, "invalid_request"},
 		{"reads need the API key too", "/v1/payments/" + p.ID, "sk_wrong", 401, "unauthorized"},
 	}
@@ -260,8 +260,8 @@ func TestCloseAndPayTransitions(t *testing.T) {
 		{"paying a closed payment is refused", "closed", func(id string) (int, []byte) { return c.pay(id, "succeeded") }, 409, "payment_not_open", "closed", ""},
 		{"paying a failed payment is refused", "failed", func(id string) (int, []byte) { return c.pay(id, "succeeded") }, 409, "payment_not_open", "failed", ""},
 		{"an unknown outcome is refused", "open", func(id string) (int, []byte) { return c.pay(id, "maybe") }, 400, "invalid_request", "open", ""},
-		{"closing an unknown payment is 404", "", func(string) (int, []byte) { return c.closePayment("pay_nope") }, 404, "not_found", "", ""},
-		{"paying an unknown payment is 404", "", func(string) (int, []byte) { return c.pay("pay_nope", "succeeded") }, 404, "not_found", "", ""},
+		{"closing an unknown payment is 404", "", func(string) (int, []byte) { return c.closePayment("pay_nope") }, 404, "payment_not_found", "", ""},
+		{"paying an unknown payment is 404", "", func(string) (int, []byte) { return c.pay("pay_nope", "succeeded") }, 404, "payment_not_found", "", ""},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -51,7 +51,7 @@ func (c *chaos) delay() time.Duration {
 }
 
 // shuffle puts due deliveries in random order (Options.Reorder).
-func (c *chaos) shuffle(ids []string) {
+func (c *chaos) shuffle(ids []dueItem) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.rng.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })

@@ -28,11 +28,14 @@ type Gateway struct {
 	// ownClient is set when the notification client is the gateway's own, closed with it.
 	ownClient bool
 
-	// mu guards the store: payments, idempotency records, deliveries and counters.
+	// mu guards the store: payments, refunds, idempotency records, deliveries and counters.
 	mu           sync.Mutex
 	payments     map[string]*record
 	paymentOrder []string // payment ids in creation order, for stable stats and state files
 	idempotency  map[string]idempotencyRecord
+	refunds      map[string]*refundRecord
+	refundOrder  []string // refund ids in creation order
+	refundIdem   map[string]refundIdempotency
 	deliveries   []*delivery
 	deliveryByID map[string]*delivery
 	counters     counters
@@ -47,11 +50,15 @@ type Gateway struct {
 	closeErr  error
 }
 
-// counters are the create statistics; they are persisted with the state.
+// counters are the create and refund statistics; they are persisted with the state.
 type counters struct {
 	CreatesTotal         int64 `json:"creates_total"`
 	CreateReplaysTotal   int64 `json:"create_replays_total"`
 	CreateConflictsTotal int64 `json:"create_conflicts_total"`
+	RefundsCreatedTotal  int64 `json:"refunds_created_total,omitempty"`
+	RefundReplaysTotal   int64 `json:"refund_replays_total,omitempty"`
+	RefundConflictsTotal int64 `json:"refund_conflicts_total,omitempty"`
+	RefundRefusalsTotal  int64 `json:"refund_refusals_total,omitempty"`
 }
 
 // New builds a gateway, loading Options.StateFile when it exists, and starts its notification
@@ -70,6 +77,8 @@ func New(opts Options) (*Gateway, error) {
 		sched:        newScheduler(),
 		payments:     map[string]*record{},
 		idempotency:  map[string]idempotencyRecord{},
+		refunds:      map[string]*refundRecord{},
+		refundIdem:   map[string]refundIdempotency{},
 		deliveryByID: map[string]*delivery{},
 		persist:      persister{path: opts.StateFile},
 	}
@@ -108,7 +117,7 @@ func New(opts Options) (*Gateway, error) {
 	g.handler = g.routes()
 	g.ctx, g.cancel = context.WithCancel(context.Background())
 	g.startDelivery()
-	g.log.Info("sandbox gateway ready", "payments", len(g.payments), "pendingDeliveries", g.pendingCount(), "stateFile", opts.StateFile)
+	g.log.Info("sandbox gateway ready", "payments", len(g.payments), "refunds", len(g.refunds), "pendingDeliveries", g.pendingCount(), "stateFile", opts.StateFile)
 	return g, nil
 }
 

@@ -17,6 +17,8 @@ const (
 	EventPaymentSucceeded = "payment.succeeded"
 	EventPaymentFailed    = "payment.failed"
 	EventPaymentClosed    = "payment.closed"
+	EventRefundSucceeded  = "refund.succeeded"
+	EventRefundFailed     = "refund.failed"
 )
 
 // Event is the JSON body POSTed to a payment's notify_url.
@@ -26,6 +28,15 @@ type Event struct {
 	Type    string  `json:"type"`
 	Created int64   `json:"created"`
 	Data    Payment `json:"data"`
+}
+
+// RefundEvent is the JSON body POSTed to a refund's notify_url (the refund request's, else the
+// payment's): the same envelope as Event, with the refund as data.
+type RefundEvent struct {
+	ID      string `json:"id"`
+	Type    string `json:"type"`
+	Created int64  `json:"created"`
+	Data    Refund `json:"data"`
 }
 
 // ackBody is the only acknowledgement: a 2xx answer whose trimmed body is exactly this.
@@ -40,7 +51,10 @@ type delivery struct {
 	Type       string `json:"type"`
 	PaymentID  string `json:"payment_id"`
 	OutTradeNo string `json:"out_trade_no"`
-	NotifyURL  string `json:"notify_url"`
+	// RefundID and OutRefundNo are set for refund events.
+	RefundID    string `json:"refund_id,omitempty"`
+	OutRefundNo string `json:"out_refund_no,omitempty"`
+	NotifyURL   string `json:"notify_url"`
 	// Body is fixed at event time: retries resend the same bytes, re-signed.
 	Body []byte `json:"body"`
 	// DropChaos says whether Options.DropFirst applies to this delivery (see DropRatio).
@@ -59,14 +73,27 @@ func (d *delivery) pending() bool { return !d.Acked && !d.GaveUp }
 // state is committed, so a notification is never sent for a change that was not persisted.
 func (g *Gateway) newDeliveryLocked(eventType string, rec *record) *delivery {
 	ev := Event{ID: newID("evt_"), Type: eventType, Created: g.now().Unix(), Data: rec.snapshot()}
+	return g.addDeliveryLocked(ev.ID, ev, &delivery{Type: eventType, PaymentID: rec.ID, OutTradeNo: rec.OutTradeNo, NotifyURL: rec.NotifyURL})
+}
+
+// newRefundDeliveryLocked is newDeliveryLocked for a refund's result. It goes through the same
+// schedule, signing and chaos as payment events.
+func (g *Gateway) newRefundDeliveryLocked(eventType string, rf *refundRecord) *delivery {
+	ev := RefundEvent{ID: newID("evt_"), Type: eventType, Created: g.now().Unix(), Data: rf.Refund}
+	return g.addDeliveryLocked(ev.ID, ev, &delivery{
+		Type: eventType, PaymentID: rf.PaymentID, OutTradeNo: rf.OutTradeNo,
+		RefundID: rf.ID, OutRefundNo: rf.OutRefundNo, NotifyURL: rf.NotifyURL,
+	})
+}
+
+// addDeliveryLocked encodes ev as d's body and records d.
+func (g *Gateway) addDeliveryLocked(eventID string, ev any, d *delivery) *delivery {
 	body, err := json.Marshal(ev)
 	if err != nil {
-		panic(fmt.Sprintf("sandbox gateway: encode event %s for payment %s: %v", ev.ID, rec.ID, err))
+		panic(fmt.Sprintf("sandbox gateway: encode event %s for payment %s: %v", eventID, d.PaymentID, err))
 	}
-	d := &delivery{
-		EventID: ev.ID, Type: eventType, PaymentID: rec.ID, OutTradeNo: rec.OutTradeNo,
-		NotifyURL: rec.NotifyURL, Body: body, DropChaos: g.chaos.chooseDrop(), NextAttemptAt: time.Now(),
-	}
+	d.EventID, d.Body = eventID, body
+	d.DropChaos, d.NextAttemptAt = g.chaos.chooseDrop(), time.Now()
 	g.deliveries = append(g.deliveries, d)
 	g.deliveryByID[d.EventID] = d
 	return d

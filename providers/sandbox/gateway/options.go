@@ -70,6 +70,11 @@ type Options struct {
 	// Seed seeds the RNG behind DropRatio, Delay jitter and Reorder, so chaos runs are repeatable.
 	Seed int64
 
+	// RefundDelay is how long a refund stays pending before the gateway makes it succeed and
+	// notifies refund.succeeded (wall-clock, not scaled). Zero means DefaultRefundDelay; a
+	// negative value means never by itself: tests settle refunds with POST /v1/refunds/{id}/complete.
+	RefundDelay time.Duration
+
 	// Workers bounds concurrent notification attempts; zero means DefaultWorkers.
 	Workers int
 	// AttemptTimeout bounds one notification POST; zero means DefaultAttemptTimeout.

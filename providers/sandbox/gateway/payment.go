@@ -35,6 +35,9 @@ type Payment struct {
 	ExpiresAt  time.Time         `json:"expires_at,omitzero"`
 	PaidAt     time.Time         `json:"paid_at,omitzero"`
 	ClosedAt   time.Time         `json:"closed_at,omitzero"`
+	// Late is set when the payment was paid after it was closed, failed or expired (a test aid,
+	// see POST /v1/payments/{id}/pay with "late": true). ClosedAt then stays as it was.
+	Late bool `json:"late,omitempty"`
 }
 
 // record is a payment as stored: the API object plus what only the gateway sees.

@@ -18,7 +18,7 @@ func (g *Gateway) resend(ctx context.Context, eventID string) (Attempt, error) {
 	d, ok := g.deliveryByID[eventID]
 	if !ok {
 		g.mu.Unlock()
-		return Attempt{}, &apiError{Status: http.StatusNotFound, Code: codeNotFound, Message: fmt.Sprintf("event %q not found", eventID)}
+		return Attempt{}, &apiError{Status: http.StatusNotFound, Code: codeEventNotFound, Message: fmt.Sprintf("event %q not found", eventID)}
 	}
 	number, url, body := d.AttemptsMade, d.NotifyURL, d.Body
 	g.mu.Unlock()

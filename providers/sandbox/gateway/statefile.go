@@ -10,7 +10,8 @@ import (
 	"sync"
 )
 
-// stateVersion is bumped when the state file format changes incompatibly.
+// stateVersion is bumped when the state file format changes incompatibly. Refunds were added
+// compatibly: a version 1 file without them loads as a gateway without refunds.
 const stateVersion = 1
 
 // state is the durable content of Options.StateFile. It holds the signing key, so it is written
@@ -22,6 +23,8 @@ type state struct {
 	Idempotency map[string]idempotencyRecord `json:"idempotency"`
 	Deliveries  []*delivery                  `json:"deliveries"`
 	Counters    counters                     `json:"counters"`
+	Refunds     []*refundRecord              `json:"refunds,omitempty"`
+	RefundIdem  map[string]refundIdempotency `json:"refund_idempotency,omitempty"`
 }
 
 // snapshotLocked serialises the store for the state file. It returns nothing without a state
@@ -42,9 +45,13 @@ func (g *Gateway) snapshotLocked() (gen uint64, data []byte, err error) {
 		Idempotency: g.idempotency,
 		Deliveries:  g.deliveries,
 		Counters:    g.counters,
+		RefundIdem:  g.refundIdem,
 	}
 	for _, id := range g.paymentOrder {
 		st.Payments = append(st.Payments, g.payments[id])
+	}
+	for _, id := range g.refundOrder {
+		st.Refunds = append(st.Refunds, g.refunds[id])
 	}
 	if data, err = json.Marshal(st); err != nil {
 		return 0, nil, fmt.Errorf("encode sandbox gateway state: %w", err)
@@ -101,6 +108,22 @@ func (g *Gateway) restore(st *state) error {
 			return fmt.Errorf("sandbox gateway state file %s: idempotency key %q points to unknown payment %q", path, otn, idem.PaymentID)
 		}
 		g.idempotency[otn] = idem
+	}
+	for _, rf := range st.Refunds {
+		if rf == nil || rf.ID == "" {
+			return fmt.Errorf("sandbox gateway state file %s: refund without id", path)
+		}
+		if _, ok := g.payments[rf.PaymentID]; !ok {
+			return fmt.Errorf("sandbox gateway state file %s: refund %s is of unknown payment %q", path, rf.ID, rf.PaymentID)
+		}
+		g.refunds[rf.ID] = rf
+		g.refundOrder = append(g.refundOrder, rf.ID)
+	}
+	for orn, idem := range st.RefundIdem {
+		if _, ok := g.refunds[idem.RefundID]; !ok {
+			return fmt.Errorf("sandbox gateway state file %s: out_refund_no %q points to unknown refund %q", path, orn, idem.RefundID)
+		}
+		g.refundIdem[orn] = idem
 	}
 	for _, d := range st.Deliveries {
 		if d == nil || d.EventID == "" {

@@ -7,9 +7,16 @@ import (
 
 // API error codes.
 const (
-	codeInvalidRequest      = "invalid_request"
-	codeUnauthorized        = "unauthorized"
-	codeNotFound            = "not_found"
+	codeInvalidRequest = "invalid_request"
+	codeUnauthorized   = "unauthorized"
+	// The not-found codes name what is missing, so a client can tell the gateway's own
+	// "no such payment" from a 404 of a proxy or a wrong path, which says nothing about it.
+	codePaymentNotFound     = "payment_not_found"
+	codeRefundNotFound      = "refund_not_found"
+	codeEventNotFound       = "event_not_found"
+	codePaymentNotPaid      = "payment_not_paid"
+	codeRefundExceeds       = "refund_exceeds_payment"
+	codeRefundNotPending    = "refund_not_pending"
 	codeIdempotencyConflict = "idempotency_conflict"
 	codeAlreadyPaid         = "already_paid"
 	codeNotOpen             = "payment_not_open"
@@ -28,8 +35,8 @@ type apiError struct {
 
 func (e *apiError) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message) }
 
-func notFound(id string) *apiError {
-	return &apiError{Status: http.StatusNotFound, Code: codeNotFound, Message: fmt.Sprintf("payment %q not found", id)}
+func paymentNotFound(id string) *apiError {
+	return &apiError{Status: http.StatusNotFound, Code: codePaymentNotFound, Message: fmt.Sprintf("payment %q not found", id)}
 }
 
 // create creates the payment of req, or returns the existing one when the same request was made
@@ -88,7 +95,7 @@ func (g *Gateway) get(id string) (Payment, error) {
 	defer g.mu.Unlock()
 	rec, ok := g.payments[id]
 	if !ok {
-		return Payment{}, notFound(id)
+		return Payment{}, paymentNotFound(id)
 	}
 	return rec.snapshot(), nil
 }
@@ -99,7 +106,7 @@ func (g *Gateway) lookup(outTradeNo string) (Payment, error) {
 	defer g.mu.Unlock()
 	idem, ok := g.idempotency[outTradeNo]
 	if !ok {
-		return Payment{}, &apiError{Status: http.StatusNotFound, Code: codeNotFound,
+		return Payment{}, &apiError{Status: http.StatusNotFound, Code: codePaymentNotFound,
 			Message: fmt.Sprintf("no payment with out_trade_no %q", outTradeNo)}
 	}
 	return g.payments[idem.PaymentID].snapshot(), nil
@@ -112,7 +119,7 @@ func (g *Gateway) closePayment(id string) (Payment, error) {
 	rec, ok := g.payments[id]
 	if !ok {
 		g.mu.Unlock()
-		return Payment{}, notFound(id)
+		return Payment{}, paymentNotFound(id)
 	}
 	switch rec.Status {
 	case StatusSucceeded:
@@ -140,22 +147,35 @@ func (g *Gateway) closePayment(id string) (Payment, error) {
 // pay simulates the customer: an open, unexpired payment becomes succeeded or failed and the
 // merchant is notified. The gateway never closes expired payments itself; the merchant must.
 // It also returns the payment's return_url, for the customer's result page.
-func (g *Gateway) pay(id, outcome string) (p Payment, returnURL string, err error) {
+//
+// late is a test aid reproducing the race real providers have: the customer's money arrives
+// after the merchant closed the payment or after it expired (a bank transfer that was already
+// under way, a wallet that confirmed late, Alipay's page that stayed open). With late, outcome
+// must be "succeeded", and any payment that is not paid yet (open, expired, closed or failed)
+// becomes succeeded and is notified as usual; Payment.Late records it.
+func (g *Gateway) pay(id, outcome string, late bool) (p Payment, returnURL string, err error) {
 	if outcome != StatusSucceeded && outcome != StatusFailed {
 		return Payment{}, "", &apiError{Status: http.StatusBadRequest, Code: codeInvalidRequest,
 			Message: fmt.Sprintf("outcome %q must be %q or %q", outcome, StatusSucceeded, StatusFailed)}
+	}
+	if late && outcome != StatusSucceeded {
+		return Payment{}, "", &apiError{Status: http.StatusBadRequest, Code: codeInvalidRequest,
+			Message: fmt.Sprintf("a late payment is money arriving: outcome must be %q, got %q", StatusSucceeded, outcome)}
 	}
 	g.mu.Lock()
 	rec, ok := g.payments[id]
 	if !ok {
 		g.mu.Unlock()
-		return Payment{}, "", notFound(id)
+		return Payment{}, "", paymentNotFound(id)
 	}
 	now := g.now()
 	switch {
 	case rec.Status == StatusSucceeded:
 		g.mu.Unlock()
 		return Payment{}, "", &apiError{Status: http.StatusConflict, Code: codeAlreadyPaid, Message: fmt.Sprintf("payment %s is already paid", id)}
+	case late:
+		// Whatever the merchant did meanwhile, the money arrived.
+		rec.Late = rec.Status != StatusOpen || rec.expired(now)
 	case rec.Status != StatusOpen:
 		status := rec.Status
 		g.mu.Unlock()
