@@ -273,11 +273,7 @@ func (s *orderSync) apply(ev statemachine.Event) {
 // retryableError records why a provider call failed and returns the error, so the rate limiter
 // retries with backoff.
 func (s *orderSync) retryableError(op string, err error) (ctrl.Result, error) {
-	reason, msg := v1.ReasonProviderError, fmt.Sprintf("provider %s failed, retrying with backoff: %v", op, err)
-	if errors.Is(err, providers.ErrCredentials) {
-		reason = v1.ReasonCredentialsInvalid
-		msg = fmt.Sprintf("the provider refused the credentials at %s; waiting for the Secret to be fixed: %v", op, err)
-	}
+	reason, msg := providerFailure(op, err)
 	if s.setCondition(metav1.ConditionFalse, reason, msg) {
 		s.warnings = append(s.warnings, warning{reason, msg})
 	}
@@ -337,4 +333,13 @@ func (r *PaymentOrderReconciler) settled(ctx context.Context, order *v1.PaymentO
 		return ctrl.Result{}, fmt.Errorf("recording the refunds of PaymentOrder %s/%s: %w", order.Namespace, order.Name, err)
 	}
 	return ctrl.Result{}, nil
+}
+
+// providerFailure names a provider call failure worth waiting out: refused credentials (only the
+// Secret can fix them) or anything retryable.
+func providerFailure(op string, err error) (reason, message string) {
+	if errors.Is(err, providers.ErrCredentials) {
+		return v1.ReasonCredentialsInvalid, fmt.Sprintf("the provider refused the credentials at %s; waiting for the Secret to be fixed: %v", op, err)
+	}
+	return v1.ReasonProviderError, fmt.Sprintf("provider %s failed, retrying with backoff: %v", op, err)
 }

@@ -265,11 +265,7 @@ func (s *refundSync) apply(ev statemachine.RefundEvent) {
 }
 
 func (s *refundSync) providerError(op string, err error) (ctrl.Result, error) {
-	reason, msg := v1.ReasonProviderError, fmt.Sprintf("provider %s failed, retrying with backoff: %v", op, err)
-	if errors.Is(err, providers.ErrCredentials) {
-		reason = v1.ReasonCredentialsInvalid
-		msg = fmt.Sprintf("the provider refused the credentials at %s; waiting for the Secret to be fixed: %v", op, err)
-	}
+	reason, msg := providerFailure(op, err)
 	if s.setCondition(metav1.ConditionFalse, reason, msg) {
 		s.warnings = append(s.warnings, warning{reason, msg})
 	}

@@ -216,7 +216,7 @@ func refundEventBody(typ, status string) []byte {
 func TestParseRefundNotification(t *testing.T) {
 	t.Parallel()
 	p := verifier(t)
-	edit := func(b []byte, old, new string) []byte { return []byte(strings.Replace(string(b), old, new, 1)) }
+	edit := func(b []byte, from, to string) []byte { return []byte(strings.Replace(string(b), from, to, 1)) }
 	succeeded := refundEventBody("refund.succeeded", "succeeded")
 	tests := []struct {
 		name      string

@@ -68,7 +68,7 @@ func (c *Client) Refund(ctx context.Context, req providers.RefundRequest) (provi
 	case http.StatusConflict:
 		switch code := apiErrorCode(body); code {
 		case codeRefundExceeds:
-			return providers.Refund{}, providers.Terminal(op, code, fmt.Errorf("%w: %v", providers.ErrRefundExceedsPayment, c.answerError(what, status, body)))
+			return providers.Refund{}, providers.Terminal(op, code, fmt.Errorf("%w: %w", providers.ErrRefundExceedsPayment, c.answerError(what, status, body)))
 		case codeIdempotencyConflict, codePaymentNotPaid:
 			// The out_refund_no was used for another refund, or the payment holds no money:
 			// asking again cannot help.

@@ -79,14 +79,18 @@ func (c *Client) ParseNotification(_ context.Context, r *http.Request, body []by
 	}
 	switch ev.Type {
 	case EventSessionCompleted, EventSessionAsyncPaymentOK, EventSessionAsyncPaymentFailed, EventSessionExpired:
+		return c.sessionEvent(n, ev)
 	case EventRefundCreated, EventRefundUpdated, EventRefundFailed:
 		return c.refundEvent(n, ev.Data.Object)
 	case EventChargeRefunded:
 		return c.chargeRefundedEvent(n, ev.Data.Object)
-	default:
-		// An event kubepay does not act on: acknowledged and ignored (Status stays empty).
-		return n, nil
 	}
+	// An event kubepay does not act on: acknowledged and ignored (Status stays empty).
+	return n, nil
+}
+
+// sessionEvent reads a Checkout Session event: the payment's fate.
+func (c *Client) sessionEvent(n providers.Notification, ev event) (providers.Notification, error) {
 	var s sessionObject
 	if err := json.Unmarshal(ev.Data.Object, &s); err != nil {
 		return providers.Notification{}, malformed("event %s (%s): decode session: %v", ev.ID, ev.Type, err)

@@ -278,7 +278,7 @@ func TestLivemodeMustMatchTheKey(t *testing.T) {
 			if !errors.Is(err, tt.want) || n.Status != "" || n.Refund != nil {
 				t.Fatalf("ParseNotification = %+v, %v; want %v and nothing applied", n, err, tt.want)
 			}
-			if tt.want == providers.ErrSignature && (!strings.Contains(err.Error(), "mode") || strings.Contains(err.Error(), tt.key)) {
+			if errors.Is(tt.want, providers.ErrSignature) && (!strings.Contains(err.Error(), "mode") || strings.Contains(err.Error(), tt.key)) {
 				t.Errorf("error %q should say the modes differ, without quoting the key", err)
 			}
 		})

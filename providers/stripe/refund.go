@@ -61,7 +61,7 @@ func (c *Client) Refund(ctx context.Context, req providers.RefundRequest) (provi
 	r, err := c.api.V1Refunds.Create(ctx, c.refundParams(req, pi, amount))
 	if err != nil {
 		if exceedsPayment(err) {
-			return providers.Refund{}, providers.Terminal(op, stripeCode(err), fmt.Errorf("%w: %v", providers.ErrRefundExceedsPayment, c.classify(op, what, err)))
+			return providers.Refund{}, providers.Terminal(op, stripeCode(err), fmt.Errorf("%w: %w", providers.ErrRefundExceedsPayment, c.classify(op, what, err)))
 		}
 		return providers.Refund{}, c.classify(op, what, err)
 	}

@@ -147,7 +147,7 @@ func TestStripeMockStartsBesideAnother(t *testing.T) {
 	// something else holds them already: the condition under test is then there anyway).
 	for _, addr := range []string{":12111", ":12112"} {
 		if l, err := net.Listen("tcp", addr); err == nil {
-			t.Cleanup(func() { l.Close() })
+			t.Cleanup(func() { _ = l.Close() }) // only held to occupy the port
 		}
 	}
 	base, cmd, err := startStripeMock()
