@@ -57,7 +57,7 @@ func (c *Client) ParseNotification(_ context.Context, _ *http.Request, body []by
 func parseVerified(p map[string]string) (providers.Notification, error) {
 	n := providers.Notification{
 		ID: p["notify_id"], Type: p["trade_status"], OutTradeNo: p["out_trade_no"],
-		AppID: p["app_id"], MerchantID: p["seller_id"],
+		AppID: p["app_id"], MerchantID: p["seller_id"], TransactionID: p["trade_no"],
 	}
 	if n.ID == "" {
 		return providers.Notification{}, malformed("no notify_id")

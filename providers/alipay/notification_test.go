@@ -113,12 +113,19 @@ func TestParseNotificationFields(t *testing.T) {
 	want := providers.Notification{
 		ID: v.Get("notify_id"), Type: "TRADE_SUCCESS", OutTradeNo: "otn-paid", ProviderPaymentID: "otn-paid",
 		Status: providers.StatusSucceeded, AmountMinor: 1050, Currency: "CNY", AppID: testAppID, MerchantID: testSellerID,
-		OccurredAt: fixedNow,
+		OccurredAt: fixedNow, TransactionID: v.Get("trade_no"),
+	}
+	if want.TransactionID == "" {
+		t.Fatal("the gateway's paid notification has no trade_no")
 	}
 	if !n.OccurredAt.Equal(want.OccurredAt) {
 		t.Errorf("OccurredAt %v, want %v", n.OccurredAt, want.OccurredAt)
 	}
 	n.OccurredAt = want.OccurredAt
+	if n.Refund != nil {
+		t.Errorf("a payment notification carries a refund fact: %+v", n.Refund)
+	}
+	n.Refund = nil
 	if n != want {
 		t.Errorf("notification\n%+v\nwant\n%+v", n, want)
 	}
