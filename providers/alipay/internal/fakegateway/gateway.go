@@ -51,6 +51,10 @@ type Fault struct {
 	// AfterExecution carries the request out first and then answers with the fault instead
 	// of the real answer: a refund that happened but whose answer was lost.
 	AfterExecution bool
+	// Set changes fields of the real answer before it is signed (validly signed lies);
+	// Tamper changes the answer object's bytes after signing (a man in the middle).
+	Set    map[string]any
+	Tamper func(object []byte) []byte
 }
 
 // Gateway is a fake Alipay gateway. Create it with New and serve it with Start.

@@ -189,19 +189,29 @@ func queryAnswer(t *Trade) map[string]any {
 // answer writes {"<key>":<object>,"sign":"..."}. The object is indented and keeps non-ASCII
 // text unescaped, so a client that re-encoded it instead of verifying the received bytes fails.
 func (g *Gateway) answer(w http.ResponseWriter, key string, obj map[string]any, f Fault) {
+	for k, v := range f.Set {
+		obj[k] = v
+	}
 	inner, err := json.MarshalIndent(obj, "", "  ")
 	if err != nil {
 		panic(err)
 	}
-	var b strings.Builder
-	b.WriteString(`{"` + key + `":`)
-	b.Write(inner)
+	sign := ""
 	if !f.Unsigned {
 		signer := g.Key
 		if f.WrongKey {
 			signer = fakekeys.Key("other")
 		}
-		b.WriteString(`,"sign":"` + fakekeys.Sign(signer, inner) + `"`)
+		sign = fakekeys.Sign(signer, inner)
+	}
+	if f.Tamper != nil {
+		inner = f.Tamper(inner)
+	}
+	var b strings.Builder
+	b.WriteString(`{"` + key + `":`)
+	b.Write(inner)
+	if sign != "" {
+		b.WriteString(`,"sign":"` + sign + `"`)
 	}
 	b.WriteString("}")
 	w.Header().Set("Content-Type", "text/html;charset=utf-8")
