@@ -27,11 +27,11 @@ type envelope struct {
 	} `json:"resource"`
 }
 
-// notifyState maps trade_state in payment notifications; others are acknowledged and ignored.
+// notifyState maps trade_state in payment notifications; others are acknowledged and ignored:
+// PAYERROR is not final (the payer may still pay the order another way), REFUND is no payment.
 var notifyState = map[string]providers.PaymentStatus{
-	"SUCCESS":  providers.StatusSucceeded,
-	"CLOSED":   providers.StatusClosed,
-	"PAYERROR": providers.StatusFailed,
+	"SUCCESS": providers.StatusSucceeded,
+	"CLOSED":  providers.StatusClosed,
 }
 
 func signatureError(format string, a ...any) error {
@@ -76,7 +76,7 @@ func (c *Client) ParseNotification(_ context.Context, r *http.Request, body []by
 	if err := json.Unmarshal(plain, &tx); err != nil {
 		return providers.Notification{}, malformed("event %s: decode transaction: %v", truncate(ev.ID), err)
 	}
-	n.OutTradeNo, n.AppID, n.MerchantID = tx.OutTradeNo, tx.AppID, tx.MchID
+	n.OutTradeNo, n.AppID, n.MerchantID, n.TransactionID = tx.OutTradeNo, tx.AppID, tx.MchID, tx.TransactionID
 	status, known := notifyState[tx.TradeState]
 	if !known {
 		return n, nil

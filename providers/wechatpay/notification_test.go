@@ -106,9 +106,12 @@ func TestParseNotification(t *testing.T) {
 		{"closed", "trade_state CLOSED is closed", build(func() (http.Header, []byte) {
 			return notification(t, g, func(tx map[string]any) { tx["trade_state"] = "CLOSED" })
 		}), nil, providers.StatusClosed},
-		{"pay error", "trade_state PAYERROR is failed", build(func() (http.Header, []byte) {
+		{"pay error", "trade_state PAYERROR is not final (the payer may pay another way): acknowledged, not acted on", build(func() (http.Header, []byte) {
 			return notification(t, g, func(tx map[string]any) { tx["trade_state"] = "PAYERROR" })
-		}), nil, providers.StatusFailed},
+		}), nil, ""},
+		{"refund state", "trade_state REFUND is not a payment success: acknowledged, not acted on", build(func() (http.Header, []byte) {
+			return notification(t, g, func(tx map[string]any) { tx["trade_state"] = "REFUND" })
+		}), nil, ""},
 		{"refund event", "another resource type is acknowledged and ignored", func() input {
 			body := g.Envelope("EV-refund-1", "REFUND.SUCCESS", "refund", []byte(`{"refund_status":"SUCCESS"}`), []byte(fakegateway.APIv3Key), fixedNow)
 			return input{resigned(g, body, fixedNow), body}
@@ -156,6 +159,10 @@ func TestParseNotificationFields(t *testing.T) {
 	want := providers.Notification{
 		ID: ev.ID, Type: "TRANSACTION.SUCCESS", OutTradeNo: "otn-paid", ProviderPaymentID: "otn-paid",
 		Status: providers.StatusSucceeded, AmountMinor: 1050, Currency: "CNY", AppID: testAppID, MerchantID: testMchID, OccurredAt: fixedNow,
+	}
+	o, _ := g.Order("otn-paid")
+	if want.TransactionID = o.TransactionID; want.TransactionID == "" {
+		t.Fatal("the gateway's paid order has no transaction_id")
 	}
 	if !n.OccurredAt.Equal(fixedNow) {
 		t.Errorf("OccurredAt %v, want %v", n.OccurredAt, fixedNow)

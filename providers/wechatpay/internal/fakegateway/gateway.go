@@ -22,6 +22,8 @@ const (
 	Success  = "SUCCESS"
 	Closed   = "CLOSED"
 	PayError = "PAYERROR"
+	// Refund is the trade_state of a paid order with refunds.
+	Refund = "REFUND"
 )
 
 // Test credentials of the merchant this gateway serves.
@@ -36,8 +38,10 @@ var chinaTime = time.FixedZone("UTC+8", 8*3600)
 // Order is one order the gateway keeps.
 type Order struct {
 	OutTradeNo, TransactionID, TradeState, Description, NotifyURL, PayURL, TimeExpire, Channel string
-	Total                                                                                      int64
-	SuccessTime                                                                                time.Time
+	// PayerClientIP is scene_info.payer_client_ip of an H5 order.
+	PayerClientIP string
+	Total         int64
+	SuccessTime   time.Time
 }
 
 // Fault changes the gateway's next answer to an authenticated request.

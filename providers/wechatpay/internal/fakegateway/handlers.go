@@ -73,6 +73,9 @@ func (g *Gateway) prepay(w http.ResponseWriter, r *http.Request, body []byte, f 
 	case !exists:
 		o = &Order{OutTradeNo: req.OutTradeNo, TradeState: NotPay, Description: req.Description, NotifyURL: req.NotifyURL,
 			TimeExpire: req.TimeExpire, Channel: channel, Total: req.Amount.Total}
+		if req.SceneInfo != nil {
+			o.PayerClientIP = req.SceneInfo.PayerClientIP
+		}
 		if channel == "h5" {
 			o.PayURL = "https://wx.tenpay.com/cgi-bin/mmpayweb-bin/checkmweb?prepay_id=wx" + RandomString(12)
 		} else {
@@ -131,7 +134,7 @@ func (g *Gateway) transaction(o *Order) map[string]any {
 		"trade_type": strings.ToUpper(o.Channel), "trade_state_desc": o.TradeState, "attach": "",
 		"amount": map[string]any{"total": o.Total, "currency": "CNY", "payer_total": o.Total, "payer_currency": "CNY"},
 	}
-	if o.TradeState == Success {
+	if o.TradeState == Success || o.TradeState == Refund {
 		tx["transaction_id"] = o.TransactionID
 		tx["success_time"] = o.SuccessTime.In(chinaTime).Format(time.RFC3339)
 		tx["bank_type"] = "OTHERS"
