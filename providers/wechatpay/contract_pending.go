@@ -7,10 +7,7 @@ import (
 )
 
 // Placeholders for the parts of the provider contract this package does not implement yet; they
-// refuse clearly instead of pretending. Verify accepts, as the Ready condition did before it.
-
-// Verify is not implemented yet: the credentials are taken as working once they parse.
-func (c *Client) Verify(context.Context) error { return nil }
+// refuse clearly instead of pretending.
 
 // Refund is not implemented yet.
 func (c *Client) Refund(context.Context, providers.RefundRequest) (providers.Refund, error) {
