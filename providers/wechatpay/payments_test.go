@@ -215,7 +215,7 @@ func TestQuery(t *testing.T) {
 		}, nil, providers.StatusOpen, errWant{ok: true}},
 		{"refund", "REFUND (paid, then refunded) is not a payment success: settling an order on it could count refunded money as paid", func(g *fakegateway.Gateway, otn string) {
 			paid(g, otn)
-			g.AddOrder(func() fakegateway.Order { o, _ := g.Order(otn); o.TradeState = fakegateway.Refund; return o }())
+			g.AddOrder(func() fakegateway.Order { o, _ := g.Order(otn); o.TradeState = fakegateway.TradeRefund; return o }())
 		}, nil, "", errWant{code: "REFUND"}},
 		{"not found", "signed 404 ORDER_NOT_EXIST is ErrNotFound", nil, nil, "", errWant{is: providers.ErrNotFound, code: "ORDER_NOT_EXIST"}},
 		{"unsigned not found", "an unsigned 404 is not trusted: asked again", notPaid, &fakegateway.Fault{Status: http.StatusNotFound, Code: "ORDER_NOT_EXIST", Unsigned: true}, "",
