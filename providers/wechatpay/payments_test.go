@@ -99,6 +99,10 @@ func TestCreate(t *testing.T) {
 			errWant{retryable: true, code: "bad_response"}},
 		{"unsigned answer", "a 200 without signature is refused", "wechat_native", nil, &fakegateway.Fault{Unsigned: true}, "", "",
 			errWant{retryable: true, code: "bad_response"}},
+		{"bare 404", "a proxy's 404 page says nothing about the order: asked again", "wechat_native", nil, &fakegateway.Fault{Status: http.StatusNotFound, Unsigned: true}, "", "",
+			errWant{retryable: true, code: "404"}},
+		{"unsigned OUT_TRADE_NO_USED", "a refusal nobody vouches for is not final", "wechat_native", nil, &fakegateway.Fault{Status: http.StatusForbidden, Code: "OUT_TRADE_NO_USED", Unsigned: true}, "", "",
+			errWant{retryable: true, code: "OUT_TRADE_NO_USED"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
