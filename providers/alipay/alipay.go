@@ -12,6 +12,12 @@
 //   - alipayPublicKey: the Alipay public key of the application, PEM or bare base64.
 //
 // Only public-key mode is supported, not certificate mode (app_cert_sn/alipay_root_cert_sn).
+//
+// Refunds use alipay.trade.refund (synchronous, keyed on out_request_no = the refund's number)
+// and alipay.trade.fastpay.refund.query; Alipay reports them again in the trade's notifications
+// (refund_fee, gmt_refund, out_biz_no), which become refund facts. Alipay has no refund id: a
+// refund's ID is its out_request_no. Facts (no such trade, refused, refunded) are only ever read
+// from answers whose sign verified.
 package alipay
 
 import (

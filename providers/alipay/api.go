@@ -62,11 +62,10 @@ func (c *Client) call(ctx context.Context, op, method, what string, biz any) (an
 		return answer{}, providers.Retryable(op, "network", fmt.Errorf("%s at Alipay %s: read answer: %w", what, c.endpoint.Host, err))
 	}
 	if resp.StatusCode != http.StatusOK {
-		err := fmt.Errorf("%s at Alipay %s: HTTP %d", what, c.endpoint.Host, resp.StatusCode)
-		if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusRequestTimeout {
-			return answer{}, providers.Retryable(op, strconv.Itoa(resp.StatusCode), err)
-		}
-		return answer{}, providers.Terminal(op, strconv.Itoa(resp.StatusCode), err)
+		// Alipay's gateway answers every call, failures included, with HTTP 200 and a JSON
+		// object; any other status comes from something in between (a proxy's 404 page, a
+		// load balancer's 502) and says nothing about the trade or the refund. Asked again.
+		return answer{}, providers.Retryable(op, strconv.Itoa(resp.StatusCode), fmt.Errorf("%s at Alipay %s: HTTP %d without an Alipay answer", what, c.endpoint.Host, resp.StatusCode))
 	}
 	a, err := c.readAnswer(method, body)
 	if err != nil {

@@ -68,6 +68,13 @@ func FuzzParseNotification(f *testing.F) {
 		func(v url.Values) { v.Set("trade_status", "TRADE_CLOSED") },
 		func(v url.Values) { v.Set("total_amount", "1e3") },
 		func(v url.Values) { v.Set("subject", "a+b&c=d %") },
+		// After a full refund: TRADE_CLOSED with the refund fields, a refund fact.
+		func(v url.Values) {
+			v.Set("trade_status", "TRADE_CLOSED")
+			v.Set("refund_fee", "10.50")
+			v.Set("gmt_refund", "2026-03-14 23:10:00.123")
+			v.Set("out_biz_no", "r_1")
+		},
 	} {
 		v, err := g.Notification("otn-paid", mutate)
 		if err != nil {
@@ -97,6 +104,10 @@ func FuzzParseNotification(f *testing.F) {
 		}
 		if n.ID == "" || n.ID != v.Get("notify_id") {
 			t.Fatalf("accepted notification has id %q, form has %q", n.ID, v.Get("notify_id"))
+		}
+		// A notification that reports a refund is never also a payment outcome.
+		if n.Refund != nil && n.Status != "" {
+			t.Fatalf("accepted %q as both refund %+v and status %q", body, *n.Refund, n.Status)
 		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/kubepay/kubepay/internal/money"
 	"github.com/kubepay/kubepay/providers"
@@ -41,16 +42,22 @@ func (c *Client) Create(_ context.Context, order providers.Order) (providers.Pay
 	if order.Currency != "CNY" {
 		return providers.Payment{}, providers.Terminal(op, "unsupported_currency", fmt.Errorf("create payment %q: Alipay takes CNY, the order is in %q", order.OutTradeNo, order.Currency))
 	}
-	if order.OutTradeNo == "" || order.Subject == "" {
-		return providers.Payment{}, providers.Terminal(op, "invalid_request", fmt.Errorf("create payment %q: out_trade_no and subject are required", order.OutTradeNo))
+	if !validOutTradeNo(order.OutTradeNo) {
+		return providers.Payment{}, providers.Terminal(op, "invalid_out_trade_no", fmt.Errorf("create payment %q: Alipay's out_trade_no is 1 to %d letters, digits and _ (no - or other characters); set spec.orderID accordingly", truncate(order.OutTradeNo), maxOutTradeNo))
+	}
+	if order.Subject == "" {
+		return providers.Payment{}, providers.Terminal(op, "invalid_request", fmt.Errorf("create payment %q: subject is required", order.OutTradeNo))
 	}
 	// total_amount is the decimal string; it must say exactly what amountMinor says.
 	if minor, err := money.ToMinor(order.Amount, "CNY"); err != nil || minor != order.AmountMinor || minor <= 0 {
 		return providers.Payment{}, providers.Terminal(op, "invalid_amount", fmt.Errorf("create payment %q: amount %q does not match %d fen", order.OutTradeNo, order.Amount, order.AmountMinor))
 	}
 	biz := payBiz{OutTradeNo: order.OutTradeNo, TotalAmount: order.Amount, Subject: order.Subject, ProductCode: ch.productCode}
+	var expiresAt time.Time
 	if !order.ExpiresAt.IsZero() {
 		biz.TimeExpire = order.ExpiresAt.In(chinaTime).Format(timeLayout)
+		// The time Alipay will read: whole seconds, as sent.
+		expiresAt, _ = time.ParseInLocation(timeLayout, biz.TimeExpire, chinaTime)
 	}
 	bizJSON, err := compactJSON(biz)
 	if err != nil {
@@ -68,8 +75,27 @@ func (c *Client) Create(_ context.Context, order providers.Order) (providers.Pay
 	u.RawQuery = values.Encode()
 	return providers.Payment{
 		ID: order.OutTradeNo, OutTradeNo: order.OutTradeNo, Status: providers.StatusOpen,
-		AmountMinor: order.AmountMinor, Currency: "CNY", PaymentURL: u.String(),
+		AmountMinor: order.AmountMinor, Currency: "CNY", PaymentURL: u.String(), ExpiresAt: expiresAt,
 	}, nil
+}
+
+// maxOutTradeNo is the length limit of Alipay's out_trade_no.
+const maxOutTradeNo = 64
+
+// validOutTradeNo is Alipay's documented rule for out_trade_no: up to 64 characters, letters,
+// digits and underscores only. Only Create enforces it: trades Alipay already holds (the genuine
+// vector's out_trade_no has dashes) are still queried, closed and refunded by their number.
+func validOutTradeNo(s string) bool {
+	if s == "" || len(s) > maxOutTradeNo {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // compactJSON marshals v without HTML escaping, so subjects with "&" or "<" read as written.

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kubepay/kubepay/providers"
 	"github.com/kubepay/kubepay/providers/alipay/internal/fakegateway"
@@ -29,13 +30,21 @@ func TestCreateBuildsSignedCheckoutURL(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.channel, func(t *testing.T) {
-			otn := "otn-" + tc.channel
+			otn := "otn_" + tc.channel
 			p, err := c.Create(context.Background(), testOrder(otn, tc.channel))
 			if err != nil {
 				t.Fatal(err)
 			}
 			if p.ID != otn || p.OutTradeNo != otn || p.Status != providers.StatusOpen || p.AmountMinor != 1050 || p.Currency != "CNY" {
 				t.Errorf("payment = %+v", p)
+			}
+			// ExpiresAt is the time_expire sent, to the second (Alipay's format has no fraction):
+			// the link is payable until then, whatever happens to the order.
+			if want := fixedNow.Add(30 * time.Minute); !p.ExpiresAt.Equal(want) {
+				t.Errorf("ExpiresAt = %v, want the time_expire sent, %v", p.ExpiresAt, want)
+			}
+			if p.TransactionID != "" {
+				t.Errorf("TransactionID = %q before anyone paid", p.TransactionID)
 			}
 			u, err := url.Parse(p.PaymentURL)
 			if err != nil || !strings.HasPrefix(p.PaymentURL, g.URL+"?") {
@@ -93,15 +102,24 @@ func TestCreateRefusesWhatAlipayCannotTake(t *testing.T) {
 		{"USD", "Alipay's domestic checkout takes CNY only", "unsupported_currency", func(o *providers.Order) { o.Currency = "USD" }},
 		{"amount disagrees", "total_amount must say what amountMinor says", "invalid_amount", func(o *providers.Order) { o.Amount = "10.51" }},
 		{"no subject", "subject is a required biz_content field", "invalid_request", func(o *providers.Order) { o.Subject = "" }},
+		{"dash in out_trade_no", "Alipay takes letters, digits and _ only", "invalid_out_trade_no", func(o *providers.Order) { o.OutTradeNo = "kp-1001" }},
+		{"dot in out_trade_no", "not a letter, digit or _", "invalid_out_trade_no", func(o *providers.Order) { o.OutTradeNo = "kp.1001" }},
+		{"non-ASCII out_trade_no", "letters means ASCII letters", "invalid_out_trade_no", func(o *providers.Order) { o.OutTradeNo = "订单1001" }},
+		{"65 characters", "out_trade_no is at most 64 characters", "invalid_out_trade_no", func(o *providers.Order) { o.OutTradeNo = strings.Repeat("a", 65) }},
+		{"empty out_trade_no", "nothing to key the trade on", "invalid_out_trade_no", func(o *providers.Order) { o.OutTradeNo = "" }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			o := testOrder("otn-bad", "alipay_page")
+			o := testOrder("otn_bad", "alipay_page")
 			tc.mutate(&o)
 			_, err := c.Create(context.Background(), o)
 			var pe *providers.Error
 			if !errors.As(err, &pe) || pe.Retryable || pe.Code != tc.code {
 				t.Fatalf("%s: got %v, want terminal %s", tc.why, err, tc.code)
+			}
+			// The refusal names the rule, so whoever reads the order's condition can fix it.
+			if tc.code == "invalid_out_trade_no" && !strings.Contains(err.Error(), "letters, digits and _") {
+				t.Errorf("%s: %v does not name the rule", tc.why, err)
 			}
 		})
 	}
@@ -112,11 +130,11 @@ func TestCreateRefusesWhatAlipayCannotTake(t *testing.T) {
 func TestCreateIsDeterministicButForTheTimestamp(t *testing.T) {
 	t.Parallel()
 	c := newClient(t, "https://gateway.invalid/gateway.do")
-	a, err := c.Create(context.Background(), testOrder("otn-replay", "alipay_wap"))
+	a, err := c.Create(context.Background(), testOrder("otn_replay", "alipay_wap"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := c.Create(context.Background(), testOrder("otn-replay", "alipay_wap"))
+	b, err := c.Create(context.Background(), testOrder("otn_replay", "alipay_wap"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -71,10 +71,10 @@ func TestEndToEnd(t *testing.T) {
 	e.gw = startGateway(t)
 	// Queries are 10 minutes away on this provider: only notifications can move its orders.
 	e.createProvider("alipay", e.Manager.CallbackURL, 10*time.Minute)
-	e.createOrder("tea", "alipay", "kp-alipay-e2e-0001")
+	e.createOrder("tea", "alipay", "kp_alipay_e2e_0001")
 
 	o := e.WaitPhase("tea", v1.PhaseAwaitingPayment)
-	if o.Status.OutTradeNo != "kp-alipay-e2e-0001" || o.Status.ProviderPaymentID != o.Status.OutTradeNo || o.Status.AmountMinor != 1050 {
+	if o.Status.OutTradeNo != "kp_alipay_e2e_0001" || o.Status.ProviderPaymentID != o.Status.OutTradeNo || o.Status.AmountMinor != 1050 {
 		t.Fatalf("status after create: %+v", o.Status)
 	}
 	tr := e.openCheckout(o)
@@ -146,7 +146,7 @@ func TestEndToEnd(t *testing.T) {
 
 	// No callback reaches this provider; its orders are settled by signed alipay.trade.query.
 	e.createProvider("alipay-poll", "", 500*time.Millisecond)
-	e.createOrder("coffee", "alipay-poll", "kp-alipay-e2e-0002")
+	e.createOrder("coffee", "alipay-poll", "kp_alipay_e2e_0002")
 	o = e.WaitPhase("coffee", v1.PhaseAwaitingPayment)
 	e.openCheckout(o)
 	if _, err := e.gw.Pay(o.Status.OutTradeNo); err != nil {

@@ -27,9 +27,11 @@ const (
 )
 
 // answerError classifies a failure answer. Alipay-side trouble (20000, ACQ.SYSTEM_ERROR, any
-// isp.* sub_code) is retryable; invalid requests and business refusals are terminal with the
-// sub_code as the error code; authorisation and signature refusals also wrap
-// providers.ErrCredentials. Only a signed answer can mean ErrNotFound.
+// isp.* sub_code) is retryable; authorisation and signature refusals are terminal and wrap
+// providers.ErrCredentials, signed or not (Alipay cannot sign for an app it could not
+// authenticate); any other unsigned answer is retryable, since nothing vouches that Alipay sent
+// it; signed invalid requests and business refusals are terminal with the sub_code as the error
+// code. Only a signed answer can mean ErrNotFound.
 func (c *Client) answerError(op, what string, a answer) error {
 	code := a.SubCode
 	if code == "" {
@@ -52,6 +54,11 @@ func (c *Client) answerError(op, what string, a answer) error {
 	case a.Code == codeInsufficientAuth, a.Code == codeNoPermission,
 		a.SubCode == "isv.invalid-signature", a.SubCode == "isv.invalid-app-id":
 		return providers.Terminal(op, code, fmt.Errorf("%w: PaymentProvider %s/%s: %w", providers.ErrCredentials, c.namespace, c.name, err))
+	case !a.signed:
+		// A refusal nobody vouches for could be a proxy's or an attacker's: taking it as final
+		// could fail a refund whose money moved. Asking again is always safe (every call is
+		// idempotent).
+		return providers.Retryable(op, code, err)
 	case a.Code == codeMissingParam, a.Code == codeInvalidParam, a.Code == codeBusinessFailed:
 		return providers.Terminal(op, code, err)
 	default:

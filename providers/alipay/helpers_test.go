@@ -1,6 +1,7 @@
 package alipay_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -54,4 +55,14 @@ func testOrder(otn, channel string) providers.Order {
 		Subject: "绿茶 & Co", NotifyURL: "https://kubepay.example/notify/shop/alipay",
 		ReturnURL: "https://shop.example/return", ExpiresAt: fixedNow.Add(30 * time.Minute),
 	}
+}
+
+// containsAll reports whether s contains every one of subs.
+func containsAll(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
 }

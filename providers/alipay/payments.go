@@ -80,7 +80,7 @@ func (c *Client) Query(ctx context.Context, outTradeNo, providerPaymentID string
 	if err != nil {
 		return providers.Payment{}, providers.Retryable(op, "bad_response", fmt.Errorf("%s at Alipay %s: total_amount: %w", what, c.endpoint.Host, err))
 	}
-	p := providers.Payment{ID: otn, OutTradeNo: otn, Status: status, AmountMinor: minor, Currency: "CNY"}
+	p := providers.Payment{ID: otn, OutTradeNo: otn, Status: status, AmountMinor: minor, Currency: "CNY", TransactionID: q.TradeNo}
 	if status == providers.StatusSucceeded && q.SendPayDate != "" {
 		if t, err := time.ParseInLocation(timeLayout, q.SendPayDate, chinaTime); err == nil {
 			p.PaidAt = t
@@ -106,7 +106,8 @@ func decimalField(raw json.RawMessage) (string, error) {
 }
 
 // Close implements providers.Provider with alipay.trade.close. A closed trade closes again
-// without error; a paid one is providers.ErrAlreadyPaid. Alipay answers a close of a trade in
+// without error; a paid one is providers.ErrAlreadyPaid; one that does not exist yet is
+// providers.ErrPayableUntilExpiry (see below), never ErrNotFound. Alipay answers a close of a trade in
 // the wrong state with ACQ.TRADE_STATUS_ERROR, which does not say whether it is paid or already
 // closed, so the trade is queried to tell.
 func (c *Client) Close(ctx context.Context, outTradeNo, providerPaymentID string) error {
@@ -121,6 +122,11 @@ func (c *Client) Close(ctx context.Context, outTradeNo, providerPaymentID string
 		return err
 	}
 	switch a.SubCode {
+	case subTradeNotExist:
+		// The page and WAP checkouts create the trade only when the buyer opens the link, and
+		// the link stays payable until its time_expire: "no such trade" does not mean nobody
+		// can pay, so the payment is not closed and whoever wanted it closed waits for expiry.
+		return providers.Terminal(op, a.SubCode, fmt.Errorf("%w: %s at Alipay %s: Alipay has no trade yet (it starts when the buyer opens the checkout link)", providers.ErrPayableUntilExpiry, what, c.endpoint.Host))
 	case subTradeHasSuccess:
 		return providers.Terminal(op, a.SubCode, fmt.Errorf("%w: %s at Alipay %s", providers.ErrAlreadyPaid, what, c.endpoint.Host))
 	case subTradeHasClose:

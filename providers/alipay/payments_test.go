@@ -43,8 +43,13 @@ func checkErr(t *testing.T, why string, err error, w errWant) {
 	if w.is != nil && !errors.Is(err, w.is) {
 		t.Errorf("%s: %v does not wrap %v", why, err, w.is)
 	}
-	if w.is == nil && (errors.Is(err, providers.ErrNotFound) || errors.Is(err, providers.ErrAlreadyPaid)) {
-		t.Errorf("%s: %v must not claim not-found or already-paid", why, err)
+	// An error claims a fact only when the test expects that fact: each of these sentinels
+	// makes the controller act (give up on a payment, settle it, wait for its expiry, refuse a
+	// refund), so one wrapped by mistake is as wrong as a wrong status.
+	for _, claim := range []error{providers.ErrNotFound, providers.ErrAlreadyPaid, providers.ErrPayableUntilExpiry, providers.ErrRefundExceedsPayment, providers.ErrCredentials} {
+		if claim != w.is && errors.Is(err, claim) {
+			t.Errorf("%s: %v must not claim %q", why, err, claim)
+		}
 	}
 	if w.code != "" && pe.Code != w.code {
 		t.Errorf("%s: code = %q, want %q", why, pe.Code, w.code)
@@ -72,8 +77,12 @@ func TestQuery(t *testing.T) {
 			g.AddTrade(fakegateway.Trade{OutTradeNo: otn, Status: fakegateway.TradeClosed, TotalAmount: "10.50"})
 		}, providers.StatusClosed, errWant{ok: true}},
 		{"never opened", "ACQ.TRADE_NOT_EXIST (signed) is ErrNotFound", nil, "", errWant{is: providers.ErrNotFound, code: "ACQ.TRADE_NOT_EXIST"}},
-		{"unsigned not-exist", "an unsigned claim that the trade does not exist is not trusted", openTrade, "",
-			errWant{code: "ACQ.TRADE_NOT_EXIST"}},
+		{"unsigned not-exist", "an unsigned claim that the trade does not exist is not trusted: asked again", openTrade, "",
+			errWant{retryable: true, code: "ACQ.TRADE_NOT_EXIST"}},
+		{"bare 404", "a 404 without Alipay's signed answer is a proxy's page, not \"no trade\": asked again", openTrade, "",
+			errWant{retryable: true, code: "404"}},
+		{"bare 400", "Alipay answers every call with HTTP 200; any other status is from something in between", openTrade, "",
+			errWant{retryable: true, code: "400"}},
 		{"service unavailable", "code 20000 asks to try again", openTrade, "", errWant{retryable: true, code: "isp.unknow-error"}},
 		{"system error", "ACQ.SYSTEM_ERROR asks to try again", openTrade, "", errWant{retryable: true, code: "ACQ.SYSTEM_ERROR"}},
 		{"HTTP 502", "a proxy's 5xx is retried", openTrade, "", errWant{retryable: true, code: "502"}},
@@ -86,6 +95,8 @@ func TestQuery(t *testing.T) {
 		"service unavailable": {Code: "20000", SubCode: "isp.unknow-error"},
 		"system error":        {Code: "40004", SubCode: "ACQ.SYSTEM_ERROR"},
 		"HTTP 502":            {HTTPStatus: http.StatusBadGateway},
+		"bare 404":            {HTTPStatus: http.StatusNotFound},
+		"bare 400":            {HTTPStatus: http.StatusBadRequest},
 		"invalid parameter":   {Code: "40002", SubCode: "isv.invalid-parameter"},
 		"forged answer":       {Code: "40004", SubCode: "ACQ.TRADE_NOT_EXIST", WrongKey: true},
 	}
@@ -115,6 +126,10 @@ func TestQuery(t *testing.T) {
 			if tc.status == providers.StatusSucceeded && !p.PaidAt.Equal(paidAt) {
 				t.Errorf("%s: PaidAt = %v, want %v", tc.why, p.PaidAt, paidAt)
 			}
+			// trade_no is Alipay's id of the money movement; refunds and support name it.
+			if tr, _ := g.Trade(otn); p.TransactionID != tr.TradeNo {
+				t.Errorf("%s: TransactionID = %q, want trade_no %q", tc.why, p.TransactionID, tr.TradeNo)
+			}
 		})
 	}
 }
@@ -138,10 +153,15 @@ func TestClose(t *testing.T) {
 		}, nil, errWant{is: providers.ErrAlreadyPaid, code: "ACQ.TRADE_STATUS_ERROR"}, fakegateway.TradeSuccess},
 		{"has success", "ACQ.TRADE_HAS_SUCCESS says paid outright", openTrade, &fakegateway.Fault{Code: "40004", SubCode: "ACQ.TRADE_HAS_SUCCESS"},
 			errWant{is: providers.ErrAlreadyPaid, code: "ACQ.TRADE_HAS_SUCCESS"}, fakegateway.WaitBuyerPay},
-		{"unknown", "ACQ.TRADE_NOT_EXIST is ErrNotFound", nil, nil, errWant{is: providers.ErrNotFound, code: "ACQ.TRADE_NOT_EXIST"}, ""},
+		{"never opened", "page/WAP trades exist only once the buyer opens the link, which stays payable until time_expire: a signed ACQ.TRADE_NOT_EXIST is ErrPayableUntilExpiry, never \"nothing to close\"",
+			nil, nil, errWant{is: providers.ErrPayableUntilExpiry, code: "ACQ.TRADE_NOT_EXIST"}, ""},
+		{"unsigned not-exist", "an unsigned ACQ.TRADE_NOT_EXIST proves nothing: asked again", openTrade, &fakegateway.Fault{Code: "40004", SubCode: "ACQ.TRADE_NOT_EXIST", Unsigned: true},
+			errWant{retryable: true, code: "ACQ.TRADE_NOT_EXIST"}, fakegateway.WaitBuyerPay},
+		{"bare 404", "a 404 page from a proxy is not Alipay's answer: asked again", openTrade, &fakegateway.Fault{HTTPStatus: http.StatusNotFound},
+			errWant{retryable: true, code: "404"}, fakegateway.WaitBuyerPay},
 		{"HTTP 503", "retried", openTrade, &fakegateway.Fault{HTTPStatus: http.StatusServiceUnavailable}, errWant{retryable: true, code: "503"}, fakegateway.WaitBuyerPay},
-		{"unsigned has-success", "an unsigned claim of payment is not trusted either way", openTrade, &fakegateway.Fault{Code: "40004", SubCode: "ACQ.TRADE_HAS_SUCCESS", Unsigned: true},
-			errWant{code: "ACQ.TRADE_HAS_SUCCESS"}, fakegateway.WaitBuyerPay},
+		{"unsigned has-success", "an unsigned claim of payment is not trusted either way: asked again", openTrade, &fakegateway.Fault{Code: "40004", SubCode: "ACQ.TRADE_HAS_SUCCESS", Unsigned: true},
+			errWant{retryable: true, code: "ACQ.TRADE_HAS_SUCCESS"}, fakegateway.WaitBuyerPay},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

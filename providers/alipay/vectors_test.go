@@ -65,7 +65,8 @@ func TestGenuineTradeSuccessVector(t *testing.T) {
 		OutTradeNo: "20190815155618536-564-57", ProviderPaymentID: "20190815155618536-564-57",
 		Status: providers.StatusSucceeded, AmountMinor: 10, Currency: "CNY",
 		AppID: "2019073166072302", MerchantID: "2088531891668739",
-		OccurredAt: time.Date(2019, 8, 15, 7, 56, 24, 0, time.UTC),
+		OccurredAt:    time.Date(2019, 8, 15, 7, 56, 24, 0, time.UTC),
+		TransactionID: "2019081522001468450512505578",
 	}
 	if !n.OccurredAt.Equal(want.OccurredAt) {
 		t.Errorf("OccurredAt = %v, want %v", n.OccurredAt, want.OccurredAt)

@@ -88,6 +88,12 @@ func FuzzParseNotification(f *testing.F) {
 		}
 		add(h, body)
 	}
+	// A refund result, as WeChat Pay sends it after a refund succeeds.
+	refund := []byte(`{"mchid":"` + testMchID + `","out_trade_no":"otn-fuzz-0001","transaction_id":"42000202603150000000000001",` +
+		`"out_refund_no":"r-1","refund_id":"50300202603150000000000002","refund_status":"SUCCESS","success_time":"2026-03-14T23:09:26+08:00",` +
+		`"amount":{"total":1050,"refund":300,"payer_total":1050,"payer_refund":300}}`)
+	body := g.Envelope("EV-fuzz-refund", "REFUND.SUCCESS", "refund", refund, g.APIv3Key, fuzzTime)
+	add(fakegateway.SignedHeaders(g.PlatformKey, fuzzKeyID, fuzzTime, body), body)
 	f.Add(fuzzKeyID, "1773500966", "n", "WECHATPAY/SIGNTEST/AAAA", []byte("{}"))
 	f.Add("", "", "", "", []byte(""))
 	f.Add(fuzzKeyID, "99999999999999999999", "n", "AAAA", []byte("{}"))
@@ -106,8 +112,13 @@ func FuzzParseNotification(f *testing.F) {
 		r.Header["Wechatpay-Timestamp"] = []string{timestamp}
 		r.Header["Wechatpay-Nonce"] = []string{nonce}
 		r.Header["Wechatpay-Signature"] = []string{signature}
-		if _, err := p.ParseNotification(context.Background(), r, body); err != nil {
+		n, err := p.ParseNotification(context.Background(), r, body)
+		if err != nil {
 			return
+		}
+		// A notification that reports a refund is never also a payment outcome.
+		if n.Refund != nil && n.Status != "" {
+			t.Fatalf("accepted %q as both refund %+v and status %q", body, *n.Refund, n.Status)
 		}
 		ts, err := strconv.ParseInt(timestamp, 10, 64)
 		switch {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"time"
 
@@ -15,10 +16,6 @@ var channels = map[string]struct{ path, urlField string }{
 	"wechat_native": {"/v3/pay/transactions/native", "code_url"},
 	"wechat_h5":     {"/v3/pay/transactions/h5", "h5_url"},
 }
-
-// MetadataPayerClientIP is the order metadata key carrying the customer's IP for wechat_h5
-// (scene_info.payer_client_ip); 127.0.0.1 when absent.
-const MetadataPayerClientIP = "payer_client_ip"
 
 // maxDescription is WeChat Pay's limit on description, in characters.
 const maxDescription = 127
@@ -65,19 +62,25 @@ func (c *Client) Create(ctx context.Context, order providers.Order) (providers.P
 		return providers.Payment{}, providers.Terminal(op, "invalid_request", fmt.Errorf("create payment %q: amount must be positive and subject set", order.OutTradeNo))
 	case order.NotifyURL == "":
 		return providers.Payment{}, providers.Terminal(op, "invalid_request", fmt.Errorf("create payment %q: WeChat Pay requires notify_url; set spec.callbackBaseURL of PaymentProvider %s/%s", order.OutTradeNo, c.namespace, c.name))
+	case order.Channel == "wechat_h5" && order.PayerClientIP == "":
+		// WeChat Pay compares payer_client_ip with the address of the device that opens h5_url;
+		// a placeholder would make every H5 payment fail at the payer's end.
+		return providers.Payment{}, providers.Terminal(op, "missing_payer_client_ip", fmt.Errorf("create payment %q: wechat_h5 needs the payer's IP address (scene_info.payer_client_ip), and the order has none", order.OutTradeNo))
+	case order.Channel == "wechat_h5" && net.ParseIP(order.PayerClientIP) == nil:
+		return providers.Payment{}, providers.Terminal(op, "invalid_payer_client_ip", fmt.Errorf("create payment %q: payer IP %q is not an IPv4 or IPv6 address", order.OutTradeNo, truncate(order.PayerClientIP)))
 	}
 	req := prepayRequest{
 		AppID: c.appID, MchID: c.mchID, Description: clip(order.Subject, maxDescription), OutTradeNo: order.OutTradeNo,
 		NotifyURL: order.NotifyURL, Amount: amount{Total: order.AmountMinor, Currency: "CNY"},
 	}
+	var expiresAt time.Time
 	if !order.ExpiresAt.IsZero() {
 		req.TimeExpire = order.ExpiresAt.In(chinaTime).Format(time.RFC3339)
+		// The time WeChat Pay will read: whole seconds, as sent.
+		expiresAt, _ = time.Parse(time.RFC3339, req.TimeExpire)
 	}
 	if order.Channel == "wechat_h5" {
-		req.SceneInfo = &sceneInfo{PayerClientIP: "127.0.0.1"}
-		if ip := order.Metadata[MetadataPayerClientIP]; ip != "" {
-			req.SceneInfo.PayerClientIP = ip
-		}
+		req.SceneInfo = &sceneInfo{PayerClientIP: order.PayerClientIP}
 		req.SceneInfo.H5Info.Type = "Wap"
 	}
 	what := fmt.Sprintf("create payment %q", order.OutTradeNo)
@@ -97,7 +100,7 @@ func (c *Client) Create(ctx context.Context, order providers.Order) (providers.P
 	}
 	return providers.Payment{
 		ID: order.OutTradeNo, OutTradeNo: order.OutTradeNo, Status: providers.StatusOpen,
-		AmountMinor: order.AmountMinor, Currency: "CNY", PaymentURL: answer[ch.urlField],
+		AmountMinor: order.AmountMinor, Currency: "CNY", PaymentURL: answer[ch.urlField], ExpiresAt: expiresAt,
 	}, nil
 }
 

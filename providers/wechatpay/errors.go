@@ -20,6 +20,8 @@ const (
 	codeFrequencyLimited  = "FREQUENCY_LIMITED"
 	codeBankError         = "BANK_ERROR"
 	codeSignError         = "SIGN_ERROR"
+	// tradeStateRefund is the trade_state of a paid order with refunds.
+	tradeStateRefund = "REFUND"
 )
 
 type apiError struct {
@@ -38,8 +40,11 @@ func (r reply) errorCode() string {
 
 // answerError classifies a failure answer: throttling, WeChat Pay-side errors (5xx,
 // SYSTEM_ERROR, BANK_ERROR, FREQUENCY_LIMITED) and anything not a client error are retryable;
-// other 4xx are terminal with WeChat Pay's code (ORDER_CLOSED, OUT_TRADE_NO_USED, PARAM_ERROR...);
-// 401 also wraps providers.ErrCredentials. Only a signed 404 ORDER_NOT_EXIST is ErrNotFound.
+// 401 and SIGN_ERROR are terminal and wrap providers.ErrCredentials, signed or not (WeChat Pay
+// does not sign its answer to a request it could not authenticate); any other unsigned answer
+// (a proxy's 404 page, a refusal nobody vouches for) is retryable; signed 4xx are terminal with
+// WeChat Pay's code (ORDER_CLOSED, OUT_TRADE_NO_USED, PARAM_ERROR...). Only a signed 404
+// ORDER_NOT_EXIST or RESOURCE_NOT_EXISTS is ErrNotFound.
 func (c *Client) answerError(op, what string, r reply) error {
 	var e apiError
 	_ = json.Unmarshal(r.body, &e)
@@ -61,6 +66,10 @@ func (c *Client) answerError(op, what string, r reply) error {
 		return providers.Retryable(op, code, err)
 	case r.status == http.StatusUnauthorized || code == codeSignError:
 		return providers.Terminal(op, code, fmt.Errorf("%w: PaymentProvider %s/%s: %w", providers.ErrCredentials, c.namespace, c.name, err))
+	case !r.signed:
+		// Taking an answer nobody vouches for as final could fail a refund whose money moved,
+		// or give up on an order that exists. Asking again is safe: every call is idempotent.
+		return providers.Retryable(op, code, err)
 	case r.status >= 400:
 		return providers.Terminal(op, code, err)
 	default:

@@ -46,6 +46,6 @@ func testOrder(otn, channel string) providers.Order {
 		Namespace: "shop", Name: "order-" + otn, OutTradeNo: otn,
 		AmountMinor: 1050, Amount: "10.50", Currency: "CNY", Channel: channel,
 		Subject: "Image形象店-深圳腾大-QQ公仔", NotifyURL: "https://kubepay.example/notify/shop/wechatpay",
-		ExpiresAt: fixedNow.Add(30 * time.Minute), Metadata: map[string]string{"payer_client_ip": "203.0.113.7"},
+		ExpiresAt: fixedNow.Add(30 * time.Minute), PayerClientIP: "203.0.113.7",
 	}
 }

@@ -27,11 +27,11 @@ type envelope struct {
 	} `json:"resource"`
 }
 
-// notifyState maps trade_state in payment notifications; others are acknowledged and ignored.
+// notifyState maps trade_state in payment notifications; others are acknowledged and ignored:
+// PAYERROR is not final (the payer may still pay the order another way), REFUND is no payment.
 var notifyState = map[string]providers.PaymentStatus{
-	"SUCCESS":  providers.StatusSucceeded,
-	"CLOSED":   providers.StatusClosed,
-	"PAYERROR": providers.StatusFailed,
+	"SUCCESS": providers.StatusSucceeded,
+	"CLOSED":  providers.StatusClosed,
 }
 
 func signatureError(format string, a ...any) error {
@@ -42,7 +42,9 @@ func malformed(format string, a ...any) error {
 	return fmt.Errorf("%w: wechatpay notification: %s", providers.ErrMalformed, fmt.Sprintf(format, a...))
 }
 
-// ParseNotification implements providers.Provider. The Wechatpay-* headers are verified over the
+// ParseNotification implements providers.Provider. Payment results (TRANSACTION.*) become
+// payment facts; refund results (REFUND.SUCCESS, REFUND.CLOSED, REFUND.ABNORMAL) become refund
+// facts with an empty Status. The Wechatpay-* headers are verified over the
 // raw body (probe signatures and timestamps more than 300 s away refused) before the body is
 // decoded; the resource is then decrypted with the APIv3 key, whose GCM tag is a second proof of
 // origin. Notification.ID is the event id, which WeChat Pay keeps across its retries.
@@ -68,15 +70,19 @@ func (c *Client) ParseNotification(_ context.Context, r *http.Request, body []by
 		return providers.Notification{}, signatureError("event %s: %v with the apiV3Key of PaymentProvider %s/%s", truncate(ev.ID), err, c.namespace, c.name)
 	}
 	n := providers.Notification{ID: ev.ID, Type: ev.EventType}
-	if ev.Resource.OriginalType != "transaction" {
-		// Verified, but not a payment (refunds, pay score...): acknowledged and ignored.
+	switch ev.Resource.OriginalType {
+	case "transaction":
+	case "refund":
+		return refundNotification(n, ev, plain)
+	default:
+		// Verified, but neither a payment nor a refund (pay score...): acknowledged and ignored.
 		return n, nil
 	}
 	var tx transaction
 	if err := json.Unmarshal(plain, &tx); err != nil {
 		return providers.Notification{}, malformed("event %s: decode transaction: %v", truncate(ev.ID), err)
 	}
-	n.OutTradeNo, n.AppID, n.MerchantID = tx.OutTradeNo, tx.AppID, tx.MchID
+	n.OutTradeNo, n.AppID, n.MerchantID, n.TransactionID = tx.OutTradeNo, tx.AppID, tx.MchID, tx.TransactionID
 	status, known := notifyState[tx.TradeState]
 	if !known {
 		return n, nil
@@ -125,4 +131,71 @@ func (c *Client) Ack(w http.ResponseWriter, err error) {
 	}
 	b, _ := json.Marshal(map[string]string{"code": "FAIL", "message": msg})
 	providers.WriteAnswer(w, providers.FailureStatus(err), "application/json", string(b))
+}
+
+// refundResource is the decrypted resource of a REFUND.* notification.
+type refundResource struct {
+	MchID         string `json:"mchid"`
+	OutTradeNo    string `json:"out_trade_no"`
+	TransactionID string `json:"transaction_id"`
+	OutRefundNo   string `json:"out_refund_no"`
+	RefundID      string `json:"refund_id"`
+	RefundStatus  string `json:"refund_status"`
+	SuccessTime   string `json:"success_time"`
+	Amount        struct {
+		Total       int64 `json:"total"`
+		Refund      int64 `json:"refund"`
+		PayerTotal  int64 `json:"payer_total"`
+		PayerRefund int64 `json:"payer_refund"`
+	} `json:"amount"`
+}
+
+// refundNotification is the refund fact of a verified, decrypted REFUND.* notification. The event
+// type and the resource's refund_status must agree: a REFUND.SUCCESS whose resource says CLOSED
+// could not be settled either way. WeChat Pay's refund resources carry the merchant (mchid) but
+// no appid, and amounts in fen of CNY (the only currency of domestic refunds); they say this
+// refund's amount, not the order's refunded total.
+func refundNotification(n providers.Notification, ev envelope, plain []byte) (providers.Notification, error) {
+	var r refundResource
+	if err := json.Unmarshal(plain, &r); err != nil {
+		return providers.Notification{}, malformed("event %s: decode refund: %v", truncate(ev.ID), err)
+	}
+	fact := &providers.RefundFact{OutRefundNo: r.OutRefundNo, ProviderRefundID: r.RefundID, AmountMinor: r.Amount.Refund, Currency: "CNY"}
+	switch r.RefundStatus {
+	case refundSuccess:
+		fact.Status = providers.RefundSucceeded
+	case refundClosed:
+		fact.Status, fact.FailureReason = providers.RefundFailed, "WeChat Pay closed the refund; no money moved"
+	case refundAbnormal:
+		fact.Status, fact.FailureReason = providers.RefundFailed, abnormalReason
+	default:
+		return providers.Notification{}, malformed("event %s (%s): unknown refund_status %q", truncate(ev.ID), truncate(ev.EventType), truncate(r.RefundStatus))
+	}
+	switch {
+	case ev.EventType != "REFUND."+r.RefundStatus:
+		return providers.Notification{}, malformed("event %s is %s but its refund %s says %s", truncate(ev.ID), truncate(ev.EventType), truncate(r.OutRefundNo), r.RefundStatus)
+	case r.OutRefundNo == "" || r.OutTradeNo == "":
+		return providers.Notification{}, malformed("event %s (%s) names no refund (out_refund_no %q) or no order (out_trade_no %q)", truncate(ev.ID), ev.EventType, truncate(r.OutRefundNo), truncate(r.OutTradeNo))
+	case r.Amount.Refund <= 0 || r.Amount.Total <= 0 || r.Amount.Refund > r.Amount.Total:
+		return providers.Notification{}, malformed("event %s for refund %s of %s has amount refund %d of total %d", truncate(ev.ID), truncate(r.OutRefundNo), truncate(r.OutTradeNo), r.Amount.Refund, r.Amount.Total)
+	}
+	at := r.SuccessTime
+	if at == "" {
+		at = ev.CreateTime
+	}
+	if at != "" {
+		t, err := time.Parse(time.RFC3339, at)
+		if err != nil {
+			return providers.Notification{}, malformed("event %s for refund %s has time %q, want RFC 3339", truncate(ev.ID), truncate(r.OutRefundNo), truncate(at))
+		}
+		n.OccurredAt = t
+		if fact.Status == providers.RefundSucceeded {
+			fact.RefundedAt = t
+		}
+	}
+	// The payment id this client hands out is the out_trade_no; the callback server finds and
+	// checks the order by it and by the merchant.
+	n.OutTradeNo, n.ProviderPaymentID, n.MerchantID, n.TransactionID = r.OutTradeNo, r.OutTradeNo, r.MchID, r.TransactionID
+	n.AmountMinor, n.Currency, n.Refund = r.Amount.Total, "CNY", fact
+	return n, nil
 }

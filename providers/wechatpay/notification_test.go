@@ -1,6 +1,7 @@
 package wechatpay_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -106,13 +107,20 @@ func TestParseNotification(t *testing.T) {
 		{"closed", "trade_state CLOSED is closed", build(func() (http.Header, []byte) {
 			return notification(t, g, func(tx map[string]any) { tx["trade_state"] = "CLOSED" })
 		}), nil, providers.StatusClosed},
-		{"pay error", "trade_state PAYERROR is failed", build(func() (http.Header, []byte) {
+		{"pay error", "trade_state PAYERROR is not final (the payer may pay another way): acknowledged, not acted on", build(func() (http.Header, []byte) {
 			return notification(t, g, func(tx map[string]any) { tx["trade_state"] = "PAYERROR" })
-		}), nil, providers.StatusFailed},
-		{"refund event", "another resource type is acknowledged and ignored", func() input {
-			body := g.Envelope("EV-refund-1", "REFUND.SUCCESS", "refund", []byte(`{"refund_status":"SUCCESS"}`), []byte(fakegateway.APIv3Key), fixedNow)
+		}), nil, ""},
+		{"refund state", "trade_state REFUND is not a payment success: acknowledged, not acted on", build(func() (http.Header, []byte) {
+			return notification(t, g, func(tx map[string]any) { tx["trade_state"] = "REFUND" })
+		}), nil, ""},
+		{"other event", "another resource type (pay score) is acknowledged and ignored", func() input {
+			body := g.Envelope("EV-payscore-1", "PAYSCORE.USER_OPEN_SERVICE", "payscore", []byte(`{"openid":"o1"}`), []byte(fakegateway.APIv3Key), fixedNow)
 			return input{resigned(g, body, fixedNow), body}
 		}(), nil, ""},
+		{"refund event without refund", "a refund resource that names no refund cannot be settled", func() input {
+			body := g.Envelope("EV-refund-1", "REFUND.SUCCESS", "refund", []byte(`{"refund_status":"SUCCESS"}`), []byte(fakegateway.APIv3Key), fixedNow)
+			return input{resigned(g, body, fixedNow), body}
+		}(), providers.ErrMalformed, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -157,10 +165,17 @@ func TestParseNotificationFields(t *testing.T) {
 		ID: ev.ID, Type: "TRANSACTION.SUCCESS", OutTradeNo: "otn-paid", ProviderPaymentID: "otn-paid",
 		Status: providers.StatusSucceeded, AmountMinor: 1050, Currency: "CNY", AppID: testAppID, MerchantID: testMchID, OccurredAt: fixedNow,
 	}
+	o, _ := g.Order("otn-paid")
+	if want.TransactionID = o.TransactionID; want.TransactionID == "" {
+		t.Fatal("the gateway's paid order has no transaction_id")
+	}
 	if !n.OccurredAt.Equal(fixedNow) {
 		t.Errorf("OccurredAt %v, want %v", n.OccurredAt, fixedNow)
 	}
 	n.OccurredAt = fixedNow
+	if n.Refund != nil {
+		t.Errorf("a payment notification carries a refund fact: %+v", n.Refund)
+	}
 	if n != want {
 		t.Errorf("notification\n%+v\nwant\n%+v", n, want)
 	}
@@ -216,4 +231,134 @@ func txJSON(t testing.TB, mutate func(map[string]any)) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// refundedGateway is a gateway on the fixed clock with the paid order "otn-paid" (10.50) and its
+// refunds r-1 (3.00, SUCCESS), r-2 (2.00, CLOSED) and r-3 (1.00, ABNORMAL), made through a client.
+func refundedGateway(t testing.TB) *fakegateway.Gateway {
+	t.Helper()
+	g := refundGateway(t)
+	c := newClient(t, g.URL)
+	for no, end := range map[string]struct {
+		minor  int64
+		status string
+	}{"r-1": {300, fakegateway.RefundSuccess}, "r-2": {200, fakegateway.RefundClosed}, "r-3": {100, fakegateway.RefundAbnormal}} {
+		mustRefund(t, c, refundReq(no, end.minor))
+		if err := g.CompleteRefund(no, end.status); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return g
+}
+
+// TestParseRefundNotification: REFUND.SUCCESS, REFUND.CLOSED and REFUND.ABNORMAL are verified and
+// decrypted like payment notifications and become refund facts with an empty Status; forged,
+// tampered and inconsistent ones are refused.
+func TestParseRefundNotification(t *testing.T) {
+	t.Parallel()
+	g := refundedGateway(t)
+	c := newClient(t, "https://api.invalid")
+	type input struct {
+		h    http.Header
+		body []byte
+	}
+	refund := func(no string, mutate func(map[string]any)) input {
+		h, body, err := g.RefundNotification(no, mutate)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return input{h, body}
+	}
+	// raw encrypts and signs a refund resource under any event type, as WeChat Pay's keys would.
+	raw := func(eventType string, resource map[string]any, key []byte) input {
+		plain, err := json.Marshal(resource)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := g.Envelope("EV-refund-raw", eventType, "refund", plain, key, fixedNow)
+		return input{resigned(g, body, fixedNow), body}
+	}
+	resource := func(status string) map[string]any {
+		return map[string]any{"mchid": testMchID, "out_trade_no": "otn-paid", "transaction_id": "42000202603140000000000001", "out_refund_no": "r-1",
+			"refund_id": "50300202603140000000000002", "refund_status": status, "success_time": "2026-03-14T23:09:26+08:00",
+			"amount": map[string]any{"total": 1050, "refund": 300, "payer_total": 1050, "payer_refund": 300}}
+	}
+	held := func(no string) fakegateway.Refund { r, _ := g.Refund(no); return r }
+	success := refund("r-1", nil)
+	tests := []struct {
+		name, why string
+		in        input
+		want      error
+		fact      *providers.RefundFact
+	}{
+		{"success", "REFUND.SUCCESS: the refund r-1 of 3.00 succeeded at success_time", success, nil,
+			&providers.RefundFact{OutRefundNo: "r-1", ProviderRefundID: held("r-1").RefundID, Status: providers.RefundSucceeded, AmountMinor: 300, Currency: "CNY", RefundedAt: fixedNow}},
+		{"closed", "REFUND.CLOSED: the refund r-2 failed, nothing moved", refund("r-2", nil), nil,
+			&providers.RefundFact{OutRefundNo: "r-2", ProviderRefundID: held("r-2").RefundID, Status: providers.RefundFailed, AmountMinor: 200, Currency: "CNY", FailureReason: "WeChat Pay closed the refund; no money moved"}},
+		{"abnormal", "REFUND.ABNORMAL: the refund r-3 failed, for a person to handle", refund("r-3", nil), nil,
+			&providers.RefundFact{OutRefundNo: "r-3", ProviderRefundID: held("r-3").RefundID, Status: providers.RefundFailed, AmountMinor: 100, Currency: "CNY", FailureReason: "abnormal"}},
+		{"forged", "signed by a key that is not WeChat Pay's", input{fakegateway.SignedHeaders(fakekeys.Key("other"), g.PlatformKeyID, fixedNow, success.body), success.body}, providers.ErrSignature, nil},
+		{"tampered", "a changed byte breaks the signature", input{success.h, bytes.Replace(success.body, []byte("REFUND.SUCCESS"), []byte("REFUND.CLOSED"), 1)}, providers.ErrSignature, nil},
+		{"stale", "validly signed 301 s ago: a possible replay", input{resigned(g, success.body, fixedNow.Add(-301*time.Second)), success.body}, providers.ErrSignature, nil},
+		{"probe", "WECHATPAY/SIGNTEST/ probes are refused", func() input {
+			h := success.h.Clone()
+			h.Set("Wechatpay-Signature", "WECHATPAY/SIGNTEST/"+h.Get("Wechatpay-Signature"))
+			return input{h, success.body}
+		}(), providers.ErrSignature, nil},
+		{"other APIv3 key", "signed, but encrypted with another key: the GCM tag fails", raw("REFUND.SUCCESS", resource("SUCCESS"), []byte("0123456789abcdef0123456789abcdef")), providers.ErrSignature, nil},
+		{"status disagrees", "REFUND.SUCCESS whose resource says CLOSED cannot be trusted either way", raw("REFUND.SUCCESS", resource("CLOSED"), []byte(fakegateway.APIv3Key)), providers.ErrMalformed, nil},
+		{"no out_refund_no", "nothing to settle", refund("r-1", func(r map[string]any) { delete(r, "out_refund_no") }), providers.ErrMalformed, nil},
+		{"no out_trade_no", "no payment to find", refund("r-1", func(r map[string]any) { delete(r, "out_trade_no") }), providers.ErrMalformed, nil},
+		{"refund over total", "more refunded than paid", refund("r-1", func(r map[string]any) {
+			r["amount"] = map[string]any{"total": 1050, "refund": 1051, "payer_total": 1050, "payer_refund": 1051}
+		}), providers.ErrMalformed, nil},
+		{"no amount", "a refund of nothing", refund("r-1", func(r map[string]any) { delete(r, "amount") }), providers.ErrMalformed, nil},
+		{"bad success_time", "the refund time must be RFC 3339", refund("r-1", func(r map[string]any) { r["success_time"] = "yesterday" }), providers.ErrMalformed, nil},
+		{"unknown status", "a refund status WeChat Pay does not document", raw("REFUND.PENDING", resource("PENDING"), []byte(fakegateway.APIv3Key)), providers.ErrMalformed, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodPost, "/notify", nil)
+			r.Header = tc.in.h
+			n, err := c.ParseNotification(context.Background(), r, tc.in.body)
+			if tc.want != nil {
+				if !errors.Is(err, tc.want) {
+					t.Fatalf("%s: got %v, want %v", tc.why, err, tc.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", tc.why, err)
+			}
+			if n.Status != "" || n.Refund == nil {
+				t.Fatalf("%s: Status %q, refund %+v; want a refund fact and no payment status", tc.why, n.Status, n.Refund)
+			}
+			got := *n.Refund
+			if tc.fact.FailureReason == "abnormal" {
+				if !strings.Contains(got.FailureReason, "ABNORMAL") {
+					t.Errorf("%s: FailureReason %q does not say ABNORMAL", tc.why, got.FailureReason)
+				}
+				got.FailureReason = "abnormal"
+			}
+			if !got.RefundedAt.Equal(tc.fact.RefundedAt) {
+				t.Errorf("%s: RefundedAt %v, want %v", tc.why, got.RefundedAt, tc.fact.RefundedAt)
+			}
+			got.RefundedAt = tc.fact.RefundedAt
+			if got != *tc.fact {
+				t.Errorf("%s: refund fact\n%+v\nwant\n%+v", tc.why, got, *tc.fact)
+			}
+			// The rest names the payment and the merchant, so the callback server finds and
+			// checks the order. Refund resources carry no appid.
+			o, _ := g.Order("otn-paid")
+			var ev struct {
+				ID        string `json:"id"`
+				EventType string `json:"event_type"`
+			}
+			_ = json.Unmarshal(tc.in.body, &ev)
+			if n.ID != ev.ID || n.Type != ev.EventType || n.OutTradeNo != "otn-paid" || n.ProviderPaymentID != "otn-paid" || n.MerchantID != testMchID ||
+				n.TransactionID != o.TransactionID || n.AppID != "" || n.AmountMinor != 1050 || n.Currency != "CNY" {
+				t.Errorf("%s: notification %+v", tc.why, n)
+			}
+		})
+	}
 }

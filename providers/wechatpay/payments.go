@@ -26,16 +26,16 @@ type transaction struct {
 	} `json:"amount"`
 }
 
-// queryState maps trade_state in query answers. REFUND means paid, then (partly) refunded: the
-// order was paid, and the state machine never moves a paid order back.
+// queryState maps trade_state in query answers. PAYERROR is not final: the payer can still pay
+// the same order another way until it expires, so it stays open (and is closed at expiry).
+// REFUND (paid, then refunded in part or in full) is not here: see Query.
 var queryState = map[string]providers.PaymentStatus{
 	"SUCCESS":    providers.StatusSucceeded,
-	"REFUND":     providers.StatusSucceeded,
 	"NOTPAY":     providers.StatusOpen,
 	"USERPAYING": providers.StatusOpen,
+	"PAYERROR":   providers.StatusOpen,
 	"CLOSED":     providers.StatusClosed,
 	"REVOKED":    providers.StatusClosed,
-	"PAYERROR":   providers.StatusFailed,
 }
 
 // Query implements providers.Provider: GET /v3/pay/transactions/out-trade-no/{out_trade_no}.
@@ -62,11 +62,17 @@ func (c *Client) Query(ctx context.Context, outTradeNo, providerPaymentID string
 	if tx.OutTradeNo != otn || tx.MchID != c.mchID {
 		return providers.Payment{}, providers.Terminal(op, "mismatch", fmt.Errorf("%s at WeChat Pay %s: answer is about order %q of merchant %q", what, c.endpoint.Host, truncate(tx.OutTradeNo), truncate(tx.MchID)))
 	}
+	if tx.TradeState == tradeStateRefund {
+		// Paid, then refunded (in part or in full). It is no payment success to settle an
+		// order on: an order that never saw its payment would become Paid for money that went
+		// back, or count it twice with its refunds. The refunds say what happened to it.
+		return providers.Payment{}, providers.Terminal(op, tradeStateRefund, fmt.Errorf("%s at WeChat Pay %s: trade_state REFUND: order was paid (transaction_id %q) and has refunds; not a payment state kubepay settles an order on", what, c.endpoint.Host, truncate(tx.TransactionID)))
+	}
 	status, ok := queryState[tx.TradeState]
 	if !ok {
 		return providers.Payment{}, providers.Retryable(op, "bad_response", fmt.Errorf("%s at WeChat Pay %s: unknown trade_state %q", what, c.endpoint.Host, truncate(tx.TradeState)))
 	}
-	p := providers.Payment{ID: otn, OutTradeNo: otn, Status: status, AmountMinor: tx.Amount.Total, Currency: tx.Amount.Currency}
+	p := providers.Payment{ID: otn, OutTradeNo: otn, Status: status, AmountMinor: tx.Amount.Total, Currency: tx.Amount.Currency, TransactionID: tx.TransactionID}
 	if status == providers.StatusSucceeded {
 		if tx.Amount.Total <= 0 || tx.Amount.Currency == "" {
 			return providers.Payment{}, providers.Retryable(op, "bad_response", fmt.Errorf("%s at WeChat Pay %s: paid order without amount", what, c.endpoint.Host))

@@ -39,8 +39,13 @@ func checkErr(t *testing.T, why string, err error, w errWant) {
 	if w.is != nil && !errors.Is(err, w.is) {
 		t.Errorf("%s: %v does not wrap %v", why, err, w.is)
 	}
-	if w.is == nil && (errors.Is(err, providers.ErrNotFound) || errors.Is(err, providers.ErrAlreadyPaid)) {
-		t.Errorf("%s: %v must not claim not-found or already-paid", why, err)
+	// An error claims a fact only when the test expects that fact: each of these sentinels
+	// makes the controller act (give up on a payment, settle it, wait for its expiry, refuse a
+	// refund), so one wrapped by mistake is as wrong as a wrong status.
+	for _, claim := range []error{providers.ErrNotFound, providers.ErrAlreadyPaid, providers.ErrPayableUntilExpiry, providers.ErrRefundExceedsPayment, providers.ErrCredentials} {
+		if claim != w.is && errors.Is(err, claim) {
+			t.Errorf("%s: %v must not claim %q", why, err, claim)
+		}
 	}
 	if w.code != "" && pe.Code != w.code {
 		t.Errorf("%s: code = %q, want %q", why, pe.Code, w.code)
@@ -94,6 +99,10 @@ func TestCreate(t *testing.T) {
 			errWant{retryable: true, code: "bad_response"}},
 		{"unsigned answer", "a 200 without signature is refused", "wechat_native", nil, &fakegateway.Fault{Unsigned: true}, "", "",
 			errWant{retryable: true, code: "bad_response"}},
+		{"bare 404", "a proxy's 404 page says nothing about the order: asked again", "wechat_native", nil, &fakegateway.Fault{Status: http.StatusNotFound, Unsigned: true}, "", "",
+			errWant{retryable: true, code: "404"}},
+		{"unsigned OUT_TRADE_NO_USED", "a refusal nobody vouches for is not final", "wechat_native", nil, &fakegateway.Fault{Status: http.StatusForbidden, Code: "OUT_TRADE_NO_USED", Unsigned: true}, "", "",
+			errWant{retryable: true, code: "OUT_TRADE_NO_USED"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -118,6 +127,20 @@ func TestCreate(t *testing.T) {
 				o, _ := g.Order("otn-create")
 				if o.Total != 1050 || o.TimeExpire != "2026-03-14T23:39:26+08:00" || o.NotifyURL != "https://kubepay.example/notify/shop/wechatpay" {
 					t.Errorf("%s: gateway order %+v", tc.why, o)
+				}
+				// ExpiresAt is the time_expire sent: the code_url/h5_url is payable until then.
+				if want := fixedNow.Add(30 * time.Minute); !p.ExpiresAt.Equal(want) || p.TransactionID != "" {
+					t.Errorf("%s: ExpiresAt %v (want %v), TransactionID %q before payment", tc.why, p.ExpiresAt, want, p.TransactionID)
+				}
+				// H5 payments carry the payer's real IP, which WeChat Pay checks against the
+				// device that opens h5_url.
+				if wantIP := map[string]string{"wechat_h5": "203.0.113.7"}[tc.channel]; o.PayerClientIP != wantIP {
+					t.Errorf("%s: gateway got payer_client_ip %q, want %q", tc.why, o.PayerClientIP, wantIP)
+				}
+			}
+			if tc.status == providers.StatusSucceeded {
+				if o, _ := g.Order("otn-create"); p.TransactionID != o.TransactionID || p.TransactionID == "" {
+					t.Errorf("%s: TransactionID %q, want transaction_id %q", tc.why, p.TransactionID, o.TransactionID)
 				}
 			}
 		})
@@ -155,6 +178,15 @@ func TestCreateRefusedLocally(t *testing.T) {
 		{"USD", "API v3 domestic payments are in CNY", "unsupported_currency", func(o *providers.Order) { o.Currency = "USD" }},
 		{"no notify URL", "WeChat Pay requires notify_url", "invalid_request", func(o *providers.Order) { o.NotifyURL = "" }},
 		{"bad out_trade_no", "it becomes part of request paths", "invalid_request", func(o *providers.Order) { o.OutTradeNo = "../x/y" }},
+		{"h5 without payer IP", "wechat_h5 needs the payer's real IP; a made-up one fails at WeChat Pay's check", "missing_payer_client_ip", func(o *providers.Order) {
+			o.Channel, o.PayerClientIP = "wechat_h5", ""
+		}},
+		{"h5 payer IP from metadata only", "the IP comes from Order.PayerClientIP, not from metadata anyone can set", "missing_payer_client_ip", func(o *providers.Order) {
+			o.Channel, o.PayerClientIP, o.Metadata = "wechat_h5", "", map[string]string{"payer_client_ip": "203.0.113.7"}
+		}},
+		{"h5 payer IP not an IP", "payer_client_ip must be an IPv4 or IPv6 address", "invalid_payer_client_ip", func(o *providers.Order) {
+			o.Channel, o.PayerClientIP = "wechat_h5", "203.0.113.7, 10.0.0.1"
+		}},
 	}
 	for _, tc := range tests {
 		o := testOrder("otn-local", "wechat_native")
@@ -162,8 +194,8 @@ func TestCreateRefusedLocally(t *testing.T) {
 		_, err := c.Create(context.Background(), o)
 		checkErr(t, tc.name+": "+tc.why, err, errWant{code: tc.code})
 	}
-	if g.Calls("native") != 0 {
-		t.Errorf("%d requests reached the gateway", g.Calls("native"))
+	if g.Calls("native")+g.Calls("h5") != 0 {
+		t.Errorf("%d requests reached the gateway", g.Calls("native")+g.Calls("h5"))
 	}
 }
 
@@ -182,12 +214,20 @@ func TestQuery(t *testing.T) {
 		{"closed", "CLOSED is closed", func(g *fakegateway.Gateway, otn string) {
 			g.AddOrder(fakegateway.Order{OutTradeNo: otn, TradeState: fakegateway.Closed, Total: 1050})
 		}, nil, providers.StatusClosed, errWant{ok: true}},
-		{"pay error", "PAYERROR is failed", func(g *fakegateway.Gateway, otn string) {
+		{"pay error", "PAYERROR is not final: the payer can still pay with another method, so the order stays open until it expires", func(g *fakegateway.Gateway, otn string) {
 			g.AddOrder(fakegateway.Order{OutTradeNo: otn, TradeState: fakegateway.PayError, Total: 1050})
-		}, nil, providers.StatusFailed, errWant{ok: true}},
+		}, nil, providers.StatusOpen, errWant{ok: true}},
+		{"refund", "REFUND (paid, then refunded) is not a payment success: settling an order on it could count refunded money as paid", func(g *fakegateway.Gateway, otn string) {
+			paid(g, otn)
+			g.AddOrder(func() fakegateway.Order { o, _ := g.Order(otn); o.TradeState = fakegateway.TradeRefund; return o }())
+		}, nil, "", errWant{code: "REFUND"}},
 		{"not found", "signed 404 ORDER_NOT_EXIST is ErrNotFound", nil, nil, "", errWant{is: providers.ErrNotFound, code: "ORDER_NOT_EXIST"}},
-		{"unsigned not found", "an unsigned 404 is not trusted", notPaid, &fakegateway.Fault{Status: http.StatusNotFound, Code: "ORDER_NOT_EXIST", Unsigned: true}, "",
-			errWant{code: "ORDER_NOT_EXIST"}},
+		{"unsigned not found", "an unsigned 404 is not trusted: asked again", notPaid, &fakegateway.Fault{Status: http.StatusNotFound, Code: "ORDER_NOT_EXIST", Unsigned: true}, "",
+			errWant{retryable: true, code: "ORDER_NOT_EXIST"}},
+		{"bare 404", "a 404 without WeChat Pay's signed answer is a proxy's page, not \"no order\": asked again", notPaid, &fakegateway.Fault{Status: http.StatusNotFound, Unsigned: true}, "",
+			errWant{retryable: true, code: "404"}},
+		{"unsigned 400", "an unsigned refusal proves nothing: asked again", notPaid, &fakegateway.Fault{Status: http.StatusBadRequest, Code: "PARAM_ERROR", Unsigned: true}, "",
+			errWant{retryable: true, code: "PARAM_ERROR"}},
 		{"forged not found", "a 404 signed with another key is not believed", notPaid, &fakegateway.Fault{Status: http.StatusNotFound, Code: "ORDER_NOT_EXIST", WrongKey: true}, "",
 			errWant{retryable: true, code: "bad_response"}},
 		{"unavailable", "503 without body is retried", notPaid, &fakegateway.Fault{Status: http.StatusServiceUnavailable}, "", errWant{retryable: true, code: "503"}},
@@ -215,6 +255,10 @@ func TestQuery(t *testing.T) {
 			if tc.status == providers.StatusSucceeded && !p.PaidAt.Equal(fixedNow) {
 				t.Errorf("%s: PaidAt %v, want %v", tc.why, p.PaidAt, fixedNow)
 			}
+			// transaction_id is WeChat Pay's id of the money movement; refunds name it.
+			if o, _ := g.Order(otn); p.TransactionID != o.TransactionID {
+				t.Errorf("%s: TransactionID %q, want transaction_id %q", tc.why, p.TransactionID, o.TransactionID)
+			}
 		})
 	}
 }
@@ -234,8 +278,10 @@ func TestClose(t *testing.T) {
 			g.AddOrder(fakegateway.Order{OutTradeNo: otn, TradeState: fakegateway.Closed, Total: 1050})
 		}, nil, errWant{ok: true}, fakegateway.Closed},
 		{"paid", "ORDERPAID is ErrAlreadyPaid", paid, nil, errWant{is: providers.ErrAlreadyPaid, code: "ORDERPAID"}, fakegateway.Success},
-		{"unsigned paid", "an unsigned ORDERPAID is not trusted", notPaid, &fakegateway.Fault{Status: http.StatusBadRequest, Code: "ORDERPAID", Unsigned: true},
-			errWant{code: "ORDERPAID"}, fakegateway.NotPay},
+		{"unsigned paid", "an unsigned ORDERPAID is not trusted: asked again", notPaid, &fakegateway.Fault{Status: http.StatusBadRequest, Code: "ORDERPAID", Unsigned: true},
+			errWant{retryable: true, code: "ORDERPAID"}, fakegateway.NotPay},
+		{"bare 404", "a proxy's 404 page is not WeChat Pay's \"no such order\": asked again", notPaid, &fakegateway.Fault{Status: http.StatusNotFound, Unsigned: true},
+			errWant{retryable: true, code: "404"}, fakegateway.NotPay},
 		{"unknown", "ORDER_NOT_EXIST is ErrNotFound", nil, nil, errWant{is: providers.ErrNotFound, code: "ORDER_NOT_EXIST"}, ""},
 		{"system error", "SYSTEM_ERROR is retried", notPaid, &fakegateway.Fault{Status: http.StatusInternalServerError, Code: "SYSTEM_ERROR"}, errWant{retryable: true, code: "SYSTEM_ERROR"}, fakegateway.NotPay},
 	}

@@ -10,6 +10,12 @@
 //   - apiV3Key: the 32-byte APIv3 key;
 //   - platformPublicKey (PEM) with platformPublicKeyID (PUB_KEY_ID_...), and/or
 //     platformCertificate (PEM, one or more certificates; each one's serial is its key id).
+//
+// Channels: wechat_native (code_url) and wechat_h5 (h5_url; needs the payer's IP in
+// Order.PayerClientIP). Refunds use POST /v3/refund/domestic/refunds (keyed on out_refund_no)
+// and GET /v3/refund/domestic/refunds/{out_refund_no}; their results also come as REFUND.*
+// notifications, which become refund facts. Facts (no such order, refused, refunded) are only
+// ever read from answers whose signature verified.
 package wechatpay
 
 import (

@@ -34,6 +34,10 @@ const timeLayout = "2006-01-02 15:04:05"
 type Trade struct {
 	OutTradeNo, TradeNo, Status, TotalAmount, Subject, NotifyURL string
 	Created, PaidAt                                              time.Time
+	// refunds are the trade's refunds by out_request_no; refundedFen is their sum.
+	refunds     map[string]*refund
+	refundOrder []string
+	refundedFen int64
 }
 
 // Fault replaces the gateway's next answer to an API (POST) request.
@@ -44,6 +48,13 @@ type Fault struct {
 	Code, SubCode, SubMsg string
 	// Unsigned leaves the sign out; WrongKey signs with a key that is not the gateway's.
 	Unsigned, WrongKey bool
+	// AfterExecution carries the request out first and then answers with the fault instead
+	// of the real answer: a refund that happened but whose answer was lost.
+	AfterExecution bool
+	// Set changes fields of the real answer before it is signed (validly signed lies);
+	// Tamper changes the answer object's bytes after signing (a man in the middle).
+	Set    map[string]any
+	Tamper func(object []byte) []byte
 }
 
 // Gateway is a fake Alipay gateway. Create it with New and serve it with Start.
@@ -62,6 +73,12 @@ type Gateway struct {
 	calls    map[string]int
 	rejected int
 	seq      int
+	// outbox holds the notifications the gateway sent of its own accord (after refunds), in
+	// order; deliver posts each to its notify_url as well, tracked by delivering.
+	outbox     []url.Values
+	deliver    bool
+	deliveries []Delivery
+	delivering sync.WaitGroup
 }
 
 // New returns a gateway for one application, signing with fakekeys.Key("alipay") and trusting the
@@ -96,7 +113,7 @@ func (g *Gateway) InjectFaults(f ...Fault) {
 	g.faults = append(g.faults, f...)
 }
 
-// Trade returns a copy of the trade for outTradeNo.
+// Trade returns a copy of the trade for outTradeNo (without its refunds: see RefundStats).
 func (g *Gateway) Trade(outTradeNo string) (Trade, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -104,7 +121,9 @@ func (g *Gateway) Trade(outTradeNo string) (Trade, bool) {
 	if !ok {
 		return Trade{}, false
 	}
-	return *t, true
+	c := *t
+	c.refunds, c.refundOrder = nil, nil
+	return c, true
 }
 
 // Calls returns how many verified API requests the gateway answered for method.
@@ -145,6 +164,7 @@ func (g *Gateway) AddTrade(t Trade) {
 	if t.Created.IsZero() {
 		t.Created = g.now()
 	}
+	t.refunds, t.refundOrder, t.refundedFen = nil, nil, 0
 	g.trades[t.OutTradeNo] = &t
 }
 

@@ -19,6 +19,18 @@ func (g *Gateway) Notification(outTradeNo string, mutate func(url.Values)) (url.
 		g.mu.Unlock()
 		return nil, fmt.Errorf("no trade %q", outTradeNo)
 	}
+	v := g.form(t)
+	g.mu.Unlock()
+	if mutate != nil {
+		mutate(v)
+	}
+	SignNotification(v, g.Key)
+	return v, nil
+}
+
+// form is the unsigned trade_status_sync form about t as it is now, with a new notify_id.
+// Called with g.mu held.
+func (g *Gateway) form(t *Trade) url.Values {
 	g.seq++
 	now := g.now().In(chinaTime)
 	v := url.Values{}
@@ -44,12 +56,7 @@ func (g *Gateway) Notification(outTradeNo string, mutate func(url.Values)) (url.
 		v.Set("gmt_payment", t.PaidAt.In(chinaTime).Format(timeLayout))
 	}
 	v.Set("fund_bill_list", `[{"amount":"`+t.TotalAmount+`","fundChannel":"ALIPAYACCOUNT"}]`)
-	g.mu.Unlock()
-	if mutate != nil {
-		mutate(v)
-	}
-	SignNotification(v, g.Key)
-	return v, nil
+	return v
 }
 
 // Post sends a form body to notifyURL as Alipay does and returns the answer's status and body.

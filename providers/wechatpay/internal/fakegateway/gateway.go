@@ -22,6 +22,8 @@ const (
 	Success  = "SUCCESS"
 	Closed   = "CLOSED"
 	PayError = "PAYERROR"
+	// Refund is the trade_state of a paid order with refunds.
+	TradeRefund = "REFUND"
 )
 
 // Test credentials of the merchant this gateway serves.
@@ -36,8 +38,10 @@ var chinaTime = time.FixedZone("UTC+8", 8*3600)
 // Order is one order the gateway keeps.
 type Order struct {
 	OutTradeNo, TransactionID, TradeState, Description, NotifyURL, PayURL, TimeExpire, Channel string
-	Total                                                                                      int64
-	SuccessTime                                                                                time.Time
+	// PayerClientIP is scene_info.payer_client_ip of an H5 order.
+	PayerClientIP string
+	Total         int64
+	SuccessTime   time.Time
 }
 
 // Fault changes the gateway's next answer to an authenticated request.
@@ -49,6 +53,13 @@ type Fault struct {
 	// Unsigned leaves the Wechatpay-* headers out; WrongKey signs with another key;
 	// UnknownSerial announces a serial the merchant does not know; Stale signs 10 minutes ago.
 	Unsigned, WrongKey, UnknownSerial, Stale bool
+	// AfterExecution carries the request out first and then answers with Status instead of
+	// the real answer: a refund that happened but whose answer was lost.
+	AfterExecution bool
+	// Set changes top-level fields of the real answer before it is signed (validly signed
+	// lies); Tamper changes the answer's bytes after signing (a man in the middle).
+	Set    map[string]any
+	Tamper func(body []byte) []byte
 }
 
 // Gateway is a fake WeChat Pay API v3. Create it with New and serve it with Start.
@@ -72,6 +83,19 @@ type Gateway struct {
 	calls    map[string]int
 	rejected int
 	seq      int
+	// refunds are the merchant's refunds by out_refund_no (unique per merchant); refunded
+	// sums per out_trade_no the refunds that are not CLOSED, which never exceeds the order.
+	refunds  map[string]*Refund
+	refunded map[string]int64
+	// autoComplete completes each new refund with SUCCESS in the background, as WeChat Pay
+	// does some time after accepting it.
+	autoComplete bool
+	// outbox holds the notifications the gateway sent of its own accord (refund results), in
+	// order; deliver posts each to its notify_url as well, tracked by delivering.
+	outbox     []Sent
+	deliver    bool
+	deliveries []Delivery
+	delivering sync.WaitGroup
 }
 
 // New returns a gateway for one merchant, signing with fakekeys.Key("platform") and trusting
@@ -82,12 +106,15 @@ func New(appID, mchID string) *Gateway {
 		MerchantKey: &fakekeys.Key("merchant").PublicKey, MerchantSerial: MerchantSerial,
 		PlatformKey: fakekeys.Key("platform"), PlatformKeyID: PlatformKeyID, APIv3Key: []byte(APIv3Key),
 		now: time.Now, orders: map[string]*Order{}, calls: map[string]int{},
+		refunds: map[string]*Refund{}, refunded: map[string]int64{},
 	}
 	g.mux = http.NewServeMux()
 	g.mux.HandleFunc("POST /v3/pay/transactions/native", g.authenticated("native", g.prepay))
 	g.mux.HandleFunc("POST /v3/pay/transactions/h5", g.authenticated("h5", g.prepay))
 	g.mux.HandleFunc("GET /v3/pay/transactions/out-trade-no/{otn}", g.authenticated("query", g.query))
 	g.mux.HandleFunc("POST /v3/pay/transactions/out-trade-no/{otn}/close", g.authenticated("close", g.close))
+	g.mux.HandleFunc("POST /v3/refund/domestic/refunds", g.authenticated("refund", g.refund))
+	g.mux.HandleFunc("GET /v3/refund/domestic/refunds/{no}", g.authenticated("refund_query", g.refundQuery))
 	return g
 }
 
@@ -201,6 +228,10 @@ func (g *Gateway) authenticated(kind string, next func(w http.ResponseWriter, r 
 			f, g.faults = g.faults[0], g.faults[1:]
 		}
 		if f.Status != 0 {
+			if f.AfterExecution {
+				// The call takes effect; only its answer is replaced.
+				next(httptest.NewRecorder(), r, body, Fault{})
+			}
 			var v any
 			if f.Code != "" {
 				v = map[string]string{"code": f.Code, "message": f.Message}
@@ -252,6 +283,20 @@ func (g *Gateway) reply(w http.ResponseWriter, status int, v any, f Fault) {
 			panic(err)
 		}
 	}
+	if len(f.Set) > 0 && body != nil {
+		var m map[string]any
+		if err := json.Unmarshal(body, &m); err != nil {
+			panic(err)
+		}
+		for k, val := range f.Set {
+			m[k] = val
+		}
+		body, _ = json.Marshal(m)
+	}
+	signed := body
+	if f.Tamper != nil {
+		body = f.Tamper(append([]byte(nil), body...))
+	}
 	if !f.Unsigned {
 		key, serial, at := g.PlatformKey, g.PlatformKeyID, g.now()
 		if f.WrongKey {
@@ -263,7 +308,7 @@ func (g *Gateway) reply(w http.ResponseWriter, status int, v any, f Fault) {
 		if f.Stale {
 			at = at.Add(-10 * time.Minute)
 		}
-		for k, vs := range SignedHeaders(key, serial, at, body) {
+		for k, vs := range SignedHeaders(key, serial, at, signed) {
 			w.Header()[k] = vs
 		}
 	}

@@ -45,7 +45,7 @@ func (g *Gateway) prepay(w http.ResponseWriter, r *http.Request, body []byte, f 
 	case exists && (o.Total != req.Amount.Total || o.Description != req.Description || o.Channel != channel):
 		g.reply(w, http.StatusForbidden, errorBody("OUT_TRADE_NO_USED", "商户订单号重复"), f)
 		return
-	case exists && o.TradeState == Success:
+	case exists && (o.TradeState == Success || o.TradeState == TradeRefund):
 		g.reply(w, http.StatusBadRequest, errorBody("ORDERPAID", "订单已支付"), f)
 		return
 	case exists && o.TradeState == Closed:
@@ -54,6 +54,9 @@ func (g *Gateway) prepay(w http.ResponseWriter, r *http.Request, body []byte, f 
 	case !exists:
 		o = &Order{OutTradeNo: req.OutTradeNo, TradeState: NotPay, Description: req.Description, NotifyURL: req.NotifyURL,
 			TimeExpire: req.TimeExpire, Channel: channel, Total: req.Amount.Total}
+		if req.SceneInfo != nil {
+			o.PayerClientIP = req.SceneInfo.PayerClientIP
+		}
 		if channel == "h5" {
 			o.PayURL = "https://wx.tenpay.com/cgi-bin/mmpayweb-bin/checkmweb?prepay_id=wx" + RandomString(12)
 		} else {
@@ -122,7 +125,7 @@ func (g *Gateway) close(w http.ResponseWriter, r *http.Request, body []byte, f F
 	switch {
 	case !ok:
 		g.reply(w, http.StatusNotFound, errorBody("ORDER_NOT_EXIST", "订单不存在"), f)
-	case o.TradeState == Success:
+	case o.TradeState == Success || o.TradeState == TradeRefund:
 		g.reply(w, http.StatusBadRequest, errorBody("ORDERPAID", "订单已支付"), f)
 	case o.TradeState == Closed:
 		g.reply(w, http.StatusBadRequest, errorBody("ORDER_CLOSED", "订单已关闭"), f)
@@ -139,7 +142,7 @@ func (g *Gateway) transaction(o *Order) map[string]any {
 		"trade_type": strings.ToUpper(o.Channel), "trade_state_desc": o.TradeState, "attach": "",
 		"amount": map[string]any{"total": o.Total, "currency": "CNY", "payer_total": o.Total, "payer_currency": "CNY"},
 	}
-	if o.TradeState == Success {
+	if o.TradeState == Success || o.TradeState == TradeRefund {
 		tx["transaction_id"] = o.TransactionID
 		tx["success_time"] = o.SuccessTime.In(chinaTime).Format(time.RFC3339)
 		tx["bank_type"] = "OTHERS"
