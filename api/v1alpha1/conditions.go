@@ -110,6 +110,9 @@ const (
 	ReasonPartiallyRefunded = "PartiallyRefunded"
 	// ReasonRefundFailed: the provider did not refund (closed, abnormal, refused later).
 	ReasonRefundFailed = "RefundFailed"
+	// ReasonRefundAbnormal: the provider holds the refund's money but could not give it back
+	// (WeChat Pay ABNORMAL); a person must act at the provider. The refund stays in flight.
+	ReasonRefundAbnormal = "RefundAbnormal"
 	// ReasonOrderNotFound: the refund's order does not exist.
 	ReasonOrderNotFound = "OrderNotFound"
 	// ReasonOrderNotPaid: the order has no paid money to refund.

@@ -167,7 +167,8 @@ func refundNotification(n providers.Notification, ev envelope, plain []byte) (pr
 	case refundClosed:
 		fact.Status, fact.FailureReason = providers.RefundFailed, "WeChat Pay closed the refund; no money moved"
 	case refundAbnormal:
-		fact.Status, fact.FailureReason = providers.RefundFailed, abnormalReason
+		// In flight, not failed (see refundFromAnswer).
+		fact.Status, fact.FailureReason = providers.RefundProcessing, abnormalReason
 	default:
 		return providers.Notification{}, malformed("event %s (%s): unknown refund_status %q", truncate(ev.ID), truncate(ev.EventType), truncate(r.RefundStatus))
 	}

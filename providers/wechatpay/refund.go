@@ -190,7 +190,7 @@ func (c *Client) QueryRefund(ctx context.Context, req providers.RefundRequest) (
 }
 
 // refundFromAnswer reads a signed refund answer: SUCCESS is succeeded, PROCESSING processing,
-// CLOSED and ABNORMAL failed. A refund held under the number for another order or amount is not
+// CLOSED failed, ABNORMAL still in flight with the reason a person must act. A refund held under the number for another order or amount is not
 // this refund: terminal, since the number cannot be used for this one.
 func (c *Client) refundFromAnswer(op, what string, req providers.RefundRequest, r reply) (providers.Refund, error) {
 	var a refundAnswer
@@ -221,7 +221,9 @@ func (c *Client) refundFromAnswer(op, what string, req providers.RefundRequest, 
 	case refundClosed:
 		out.Status, out.FailureReason = providers.RefundFailed, "WeChat Pay closed the refund; no money moved"
 	case refundAbnormal:
-		out.Status, out.FailureReason = providers.RefundFailed, abnormalReason
+		// Not failed: the money left the merchant's balance and waits for a person to send it
+		// elsewhere. Kept in flight, its reservation held, so it can never be refunded twice.
+		out.Status, out.FailureReason = providers.RefundProcessing, abnormalReason
 	default:
 		return providers.Refund{}, providers.Retryable(op, "bad_response", fmt.Errorf("%s at WeChat Pay %s: unknown refund status %q", what, c.endpoint.Host, truncate(a.Status)))
 	}

@@ -79,8 +79,8 @@ func TestRefund(t *testing.T) {
 			err: errWant{ok: true}, status: providers.RefundSucceeded, executed: 1, committed: 300},
 		{name: "repeat, closed", why: "a CLOSED refund is failed: nothing moved", setup: complete("r-1", fakegateway.RefundClosed), req: func() providers.RefundRequest { return refundReq("r-1", 300) },
 			err: errWant{ok: true}, status: providers.RefundFailed, executed: 1, committed: 0},
-		{name: "repeat, abnormal", why: "an ABNORMAL refund is failed, with the reason that a person must handle it", setup: complete("r-1", fakegateway.RefundAbnormal), req: func() providers.RefundRequest { return refundReq("r-1", 300) },
-			err: errWant{ok: true}, status: providers.RefundFailed, executed: 1, committed: 300},
+		{name: "repeat, abnormal", why: "an ABNORMAL refund stays in flight (its money left the merchant), with the reason that a person must handle it", setup: complete("r-1", fakegateway.RefundAbnormal), req: func() providers.RefundRequest { return refundReq("r-1", 300) },
+			err: errWant{ok: true}, status: providers.RefundProcessing, executed: 1, committed: 300},
 		{name: "repeat with another amount", why: "the number already holds a refund of 3.00: terminal, and not that refund",
 			setup: func(t *testing.T, _ *fakegateway.Gateway, c providers.Provider) {
 				mustRefund(t, c, refundReq("r-1", 300))
@@ -167,7 +167,7 @@ func TestRefund(t *testing.T) {
 				if r.Status != tc.status || r.ID != held.RefundID || r.ID == "" || r.OutRefundNo != req.OutRefundNo || r.OutTradeNo != "otn-paid" || r.AmountMinor != req.AmountMinor || r.Currency != "CNY" {
 					t.Errorf("%s: refund %+v (gateway holds %+v)", tc.why, r, held)
 				}
-				if (r.Status == providers.RefundSucceeded) != !r.RefundedAt.IsZero() || (r.Status == providers.RefundFailed) != (r.FailureReason != "") {
+				if (r.Status == providers.RefundSucceeded) != !r.RefundedAt.IsZero() || (r.Status == providers.RefundFailed || tc.name == "repeat, abnormal") != (r.FailureReason != "") {
 					t.Errorf("%s: RefundedAt %v, FailureReason %q for %s", tc.why, r.RefundedAt, r.FailureReason, r.Status)
 				}
 			}
@@ -262,7 +262,7 @@ func TestQueryRefund(t *testing.T) {
 		{"processing", "PROCESSING: accepted, not done", made(fakegateway.RefundProcessing), nil, providers.RefundProcessing, errWant{ok: true}},
 		{"success", "SUCCESS: the money went back, at success_time", made(fakegateway.RefundSuccess), nil, providers.RefundSucceeded, errWant{ok: true}},
 		{"closed", "CLOSED: failed, nothing moved", made(fakegateway.RefundClosed), nil, providers.RefundFailed, errWant{ok: true}},
-		{"abnormal", "ABNORMAL: failed, for a person to handle", made(fakegateway.RefundAbnormal), nil, providers.RefundFailed, errWant{ok: true}},
+		{"abnormal", "ABNORMAL: still in flight (the money left the merchant), for a person to handle", made(fakegateway.RefundAbnormal), nil, providers.RefundProcessing, errWant{ok: true}},
 		{"never made", "a signed 404 RESOURCE_NOT_EXISTS is ErrNotFound", nil, nil, "", errWant{is: providers.ErrNotFound, code: "RESOURCE_NOT_EXISTS"}},
 		{"unsigned not found", "an unsigned 404 proves nothing", made(fakegateway.RefundProcessing),
 			[]fakegateway.Fault{{Status: http.StatusNotFound, Code: "RESOURCE_NOT_EXISTS", Unsigned: true}}, "", errWant{retryable: true, code: "RESOURCE_NOT_EXISTS"}},
