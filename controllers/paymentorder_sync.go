@@ -324,6 +324,7 @@ func (r *PaymentOrderReconciler) settled(ctx context.Context, order *v1.PaymentO
 	if err != nil || !changed {
 		return ctrl.Result{}, err
 	}
+	settle.OrderHealth(&status, order.Generation, r.now())
 	updated := order.DeepCopy()
 	updated.Status = status
 	if err := r.Client.Status().Update(ctx, updated); err != nil {

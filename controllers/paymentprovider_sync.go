@@ -135,6 +135,7 @@ func (r *PaymentProviderReconciler) writeStatus(ctx context.Context, pp *v1.Paym
 			c.Message = cond.Message
 		}
 	}
+	settle.ProviderHealth(&status.Conditions, pp.Generation, r.now())
 	if equality.Semantic.DeepEqual(status, pp.Status) {
 		return nil
 	}

@@ -76,6 +76,7 @@ func (r *PaymentRefundReconciler) updateOrder(ctx context.Context, order *v1.Pay
 			}
 			return nil
 		}
+		settle.OrderHealth(&next, order.Generation, r.now())
 		updated := order.DeepCopy()
 		updated.Status = next
 		err = r.Client.Status().Update(ctx, updated)

@@ -287,6 +287,7 @@ func (s *refundSync) setCondition(status metav1.ConditionStatus, reason, message
 // writeStatus writes the refund's status once, when it changed, then tells of it.
 func (s *refundSync) writeStatus(ctx context.Context) error {
 	s.status.ObservedGeneration = s.refund.Generation
+	settle.RefundHealth(&s.status, s.refund.Generation, s.now)
 	if !equality.Semantic.DeepEqual(s.status, s.refund.Status) {
 		before := s.refund.Status
 		s.refund.Status = s.status

@@ -100,6 +100,9 @@ func (s *Server) decideAndWrite(ctx context.Context, rp *resolver.Resolved, orde
 	}
 	next.ObservedGeneration = order.Status.ObservedGeneration
 	settle.NotePaidWhileDeleting(order, &next, now)
+	// A notification that matches the order answers any earlier rejection.
+	meta.RemoveStatusCondition(&next.Conditions, v1.ConditionNotificationRejected)
+	settle.OrderHealth(&next, order.Generation, now)
 	updated := order.DeepCopy()
 	updated.Status = next
 	if err := s.Client.Status().Update(ctx, updated); err != nil {
@@ -124,6 +127,7 @@ func (s *Server) recordRejection(ctx context.Context, order *v1.PaymentOrder, n 
 	if !changed {
 		return nil
 	}
+	settle.OrderHealth(&updated.Status, order.Generation, s.now())
 	if err := s.Client.Status().Update(ctx, updated); err != nil {
 		return err
 	}

@@ -82,6 +82,7 @@ func (s *Server) decideRefund(ctx context.Context, ref *v1.PaymentRefund, n prov
 		return ResultDuplicate, nil
 	}
 	next.ObservedGeneration = ref.Status.ObservedGeneration
+	settle.RefundHealth(&next, ref.Generation, s.now())
 	updated := ref.DeepCopy()
 	updated.Status = next
 	if err := s.Client.Status().Update(ctx, updated); err != nil {

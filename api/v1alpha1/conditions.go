@@ -6,8 +6,18 @@ const (
 	// to pay or settled, a PaymentProvider whose credentials work.
 	ConditionReady = "Ready"
 	// ConditionNotificationRejected is True on a PaymentOrder after a verified notification did not
-	// match it (amount, currency, merchant, payment id); the message names the notification.
+	// match it (amount, currency, merchant, payment id); the message names the notification. A
+	// matching notification applied later clears it.
 	ConditionNotificationRejected = "NotificationRejected"
+	// ConditionReconciling (kstatus) is True while kubepay still has work to do on the object on
+	// its own: creating, retrying, waiting on credentials, a refund in flight. Absent otherwise.
+	ConditionReconciling = "Reconciling"
+	// ConditionStalled (kstatus) is True when only a person can move the object on: Failed, an
+	// invalid amount, a blocked close, unwanted money with no refund. Absent otherwise.
+	ConditionStalled = "Stalled"
+	// ConditionSettled is True once the object reached a terminal phase, whatever the outcome, so
+	// `kubectl wait --for=condition=Settled` returns on every outcome; status.phase says which.
+	ConditionSettled = "Settled"
 )
 
 // Reasons of PaymentOrder conditions, history entries and Events. A reason is CamelCase and

@@ -115,9 +115,11 @@ type PaymentRefundStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
+	// conditions: Ready, Reconciling and Stalled (kstatus), Settled, and the ones that say why
+	// the object is kept or what money it records.
 	// +listType=map
 	// +listMapKey=type
-	// +kubebuilder:validation:MaxItems=8
+	// +kubebuilder:validation:MaxItems=12
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
