@@ -181,7 +181,7 @@ func TestDuplicateOrderIDFailsTheSecondWithoutTouchingTheFirst(t *testing.T) {
 func orderWithID(t *testing.T, f *testfixture.Fixture, name, orderID string) {
 	t.Helper()
 	o := &v1.PaymentOrder{ObjectMeta: metav1.ObjectMeta{Namespace: f.NS, Name: name}, Spec: v1.PaymentOrderSpec{
-		ProviderRef: v1.LocalObjectReference{Name: "sandbox"}, Amount: "4.00", Currency: "CNY", Channel: "sandbox",
+		ProviderRef: v1.ProviderReference{Name: "sandbox"}, Amount: "4.00", Currency: "CNY", Channel: "sandbox",
 		Subject: name, OrderID: orderID,
 	}}
 	if err := env.Client.Create(t.Context(), o); err != nil {

@@ -50,18 +50,38 @@ type claimer struct {
 	apiReader client.Reader
 }
 
-// claim makes owner (of kind) the holder of number at provider. It returns the holder: owner
-// itself when the claim is (or already was) its own, another object when the number is taken.
-func (c claimer) claim(ctx context.Context, k claimKind, provider, number string, owner client.Object, ownerKind string) (claimHolder, error) {
+// claimScope is where a provider's numbers are unique. A PaymentProvider's claims live in its
+// namespace, owned by their objects (the garbage collector deletes them). A
+// ClusterPaymentProvider's numbers are unique across namespaces, so its claims live in the
+// manager's namespace, where an owner reference cannot point: they are deleted by the finalizers.
+type claimScope struct {
+	namespace string
+	provider  string
+	owned     bool
+}
+
+// scopeOf is the claim scope of the order's provider; clusterNamespace is the manager's.
+func scopeOf(order *v1.PaymentOrder, clusterNamespace string) claimScope {
+	if order.Spec.ProviderRef.IsCluster() {
+		return claimScope{namespace: clusterNamespace, provider: order.ProviderIndexKey()}
+	}
+	return claimScope{namespace: order.Namespace, provider: order.Spec.ProviderRef.Name, owned: true}
+}
+
+// claim makes owner (of kind) the holder of number in scope. It returns the holder: owner itself
+// when the claim is (or already was) its own, another object when the number is taken.
+func (c claimer) claim(ctx context.Context, k claimKind, scope claimScope, number string, owner client.Object, ownerKind string) (claimHolder, error) {
 	lease := &coordinationv1.Lease{
 		ObjectMeta: metav1.ObjectMeta{
-			Namespace: owner.GetNamespace(), Name: k.name(provider, number),
-			Annotations: map[string]string{v1.AnnotationClaimOrder: owner.GetName(), v1.AnnotationOutTradeNo: number},
-			OwnerReferences: []metav1.OwnerReference{{
-				APIVersion: v1.GroupVersion.String(), Kind: ownerKind, Name: owner.GetName(), UID: owner.GetUID(),
-			}},
+			Namespace: scope.namespace, Name: k.name(scope.provider, number),
+			Annotations: map[string]string{v1.AnnotationClaimOrder: owner.GetNamespace() + "/" + owner.GetName(), v1.AnnotationOutTradeNo: number},
 		},
 		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To(string(owner.GetUID()))},
+	}
+	if scope.owned {
+		lease.OwnerReferences = []metav1.OwnerReference{{
+			APIVersion: v1.GroupVersion.String(), Kind: ownerKind, Name: owner.GetName(), UID: owner.GetUID(),
+		}}
 	}
 	err := c.client.Create(ctx, lease)
 	if err == nil {
@@ -70,13 +90,29 @@ func (c claimer) claim(ctx context.Context, k claimKind, provider, number string
 	if !apierrors.IsAlreadyExists(err) {
 		return claimHolder{}, fmt.Errorf("claiming %s %s for %s %s/%s: %w", k.what(), number, ownerKind, owner.GetNamespace(), owner.GetName(), err)
 	}
-	return c.holder(ctx, k, provider, number, owner.GetNamespace())
+	return c.holder(ctx, k, scope, number)
 }
 
-// holder reads who holds number at provider in namespace; the zero holder when nobody does.
-func (c claimer) holder(ctx context.Context, k claimKind, provider, number, namespace string) (claimHolder, error) {
+// release deletes a claim that is not owned (a cluster provider's) when uid holds it.
+func (c claimer) release(ctx context.Context, k claimKind, scope claimScope, number, uid string) error {
+	if scope.owned || number == "" {
+		return nil
+	}
+	h, err := c.holder(ctx, k, scope, number)
+	if err != nil || h.uid != uid {
+		return err
+	}
+	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: scope.namespace, Name: k.name(scope.provider, number)}}
+	if err := c.client.Delete(ctx, lease); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("releasing the claim of %s %s: %w", k.what(), number, err)
+	}
+	return nil
+}
+
+// holder reads who holds number in scope; the zero holder when nobody does.
+func (c claimer) holder(ctx context.Context, k claimKind, scope claimScope, number string) (claimHolder, error) {
 	lease := &coordinationv1.Lease{}
-	key := client.ObjectKey{Namespace: namespace, Name: k.name(provider, number)}
+	key := client.ObjectKey{Namespace: scope.namespace, Name: k.name(scope.provider, number)}
 	if err := c.apiReader.Get(ctx, key, lease); err != nil {
 		if apierrors.IsNotFound(err) {
 			return claimHolder{}, nil

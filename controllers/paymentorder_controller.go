@@ -44,8 +44,10 @@ type PaymentOrderReconciler struct {
 	Client client.Client
 	// APIReader reads around the cache: the out_trade_no claims (Leases are not cached).
 	APIReader client.Reader
-	Resolver  ProviderResolver
-	Recorder  events.EventRecorder
+	// ClusterNamespace is the manager's namespace, where ClusterPaymentProviders' claims live.
+	ClusterNamespace string
+	Resolver         ProviderResolver
+	Recorder         events.EventRecorder
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// MaxConcurrentReconciles bounds parallel reconciles (and so parallel provider calls).
@@ -77,6 +79,8 @@ func (r *PaymentOrderReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&v1.PaymentOrder{}).
 		Watches(&v1.PaymentProvider{}, handler.EnqueueRequestsFromMapFunc(r.ordersForProvider),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&v1.ClusterPaymentProvider{}, handler.EnqueueRequestsFromMapFunc(r.ordersForProvider),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.ordersForSecret),
 			builder.WithPredicates(predicate.ResourceVersionChangedPredicate{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles, RateLimiter: limiter}).
@@ -84,11 +88,13 @@ func (r *PaymentOrderReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
-// ordersForProvider requeues the open orders that use a PaymentProvider, e.g. when it appears
-// after them or its endpoint changes.
+// ordersForProvider requeues the open orders that use a PaymentProvider (in its namespace) or a
+// ClusterPaymentProvider (in every namespace), e.g. when it appears after them or its endpoint
+// changes.
 func (r *PaymentOrderReconciler) ordersForProvider(ctx context.Context, obj client.Object) []reconcile.Request {
 	list := &v1.PaymentOrderList{}
-	if err := r.Client.List(ctx, list, client.InNamespace(obj.GetNamespace()), client.MatchingFields{index.OrderProvider: obj.GetName()}); err != nil {
+	key := v1.ProviderIndexKey(obj.GetNamespace(), obj.GetName())
+	if err := r.Client.List(ctx, list, client.InNamespace(obj.GetNamespace()), client.MatchingFields{index.OrderProvider: key}); err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "listing orders of PaymentProvider", "paymentProvider", client.ObjectKeyFromObject(obj))
 		return nil
 	}
@@ -113,6 +119,16 @@ func (r *PaymentOrderReconciler) ordersForSecret(ctx context.Context, obj client
 	var reqs []reconcile.Request
 	for i := range list.Items {
 		reqs = append(reqs, r.ordersForProvider(ctx, &list.Items[i])...)
+	}
+	if obj.GetNamespace() == r.ClusterNamespace {
+		cluster := &v1.ClusterPaymentProviderList{}
+		if err := r.Client.List(ctx, cluster, client.MatchingFields{index.ProviderSecret: obj.GetName()}); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "listing cluster providers of Secret", "secret", client.ObjectKeyFromObject(obj))
+			return reqs
+		}
+		for i := range cluster.Items {
+			reqs = append(reqs, r.ordersForProvider(ctx, &cluster.Items[i])...)
+		}
 	}
 	return reqs
 }

@@ -202,7 +202,7 @@ func TestTwoHundredOrdersAtOnce(t *testing.T) {
 		go func() {
 			o := &v1.PaymentOrder{}
 			o.Namespace, o.Name = f.NS, fmt.Sprintf("bulk-%03d", i)
-			o.Spec = v1.PaymentOrderSpec{ProviderRef: v1.LocalObjectReference{Name: "sandbox"}, Amount: "1.00", Currency: "CNY", Channel: "sandbox", Subject: "bulk"}
+			o.Spec = v1.PaymentOrderSpec{ProviderRef: v1.ProviderReference{Name: "sandbox"}, Amount: "1.00", Currency: "CNY", Channel: "sandbox", Subject: "bulk"}
 			errs <- env.Client.Create(t.Context(), o)
 		}()
 	}
@@ -261,7 +261,7 @@ func TestTerminalProviderErrorFailsOrder(t *testing.T) {
 
 	o := &v1.PaymentOrder{}
 	o.Namespace, o.Name = f.NS, "taken"
-	o.Spec = v1.PaymentOrderSpec{ProviderRef: v1.LocalObjectReference{Name: "sandbox"}, Amount: "9.00", Currency: "CNY",
+	o.Spec = v1.PaymentOrderSpec{ProviderRef: v1.ProviderReference{Name: "sandbox"}, Amount: "9.00", Currency: "CNY",
 		Channel: "sandbox", Subject: "mine", OrderID: "TAKEN-0001"}
 	if err := env.Client.Create(t.Context(), o); err != nil {
 		t.Fatal(err)

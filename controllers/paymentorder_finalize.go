@@ -40,6 +40,9 @@ func (r *PaymentOrderReconciler) finalize(ctx context.Context, order *v1.Payment
 	if err != nil || !release {
 		return result, err
 	}
+	if err := (claimer{r.Client, r.APIReader}).release(ctx, claimOutTradeNo, scopeOf(order, r.ClusterNamespace), order.Status.OutTradeNo, string(order.UID)); err != nil {
+		return ctrl.Result{}, err
+	}
 	patch := client.MergeFromWithOptions(order.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	controllerutil.RemoveFinalizer(order, v1.Finalizer)
 	if err := r.Client.Patch(ctx, order, patch); err != nil && !apierrors.IsNotFound(err) {
@@ -119,7 +122,7 @@ func (f *finalizeSync) refundsInFlight(ctx context.Context) (bool, error) {
 // closeOpen closes the payment of an order deleted before it settled.
 func (f *finalizeSync) closeOpen(ctx context.Context) (bool, ctrl.Result, error) {
 	o := f.order
-	rp, err := f.r.Resolver.ResolveForClose(ctx, o.Namespace, o.Spec.ProviderRef.Name)
+	rp, err := f.r.Resolver.ResolveForClose(ctx, o.ProviderNamespace(), o.Spec.ProviderRef.Name)
 	if err != nil {
 		return f.blocked(ctx, nil, "", reasonFor(err), fmt.Sprintf("the payment cannot be closed: %v", err))
 	}

@@ -82,7 +82,7 @@ func (r *PaymentOrderReconciler) Reconcile(ctx context.Context, req ctrl.Request
 
 // run decides this reconcile. A returned error is retryable and goes through the rate limiter.
 func (s *orderSync) run(ctx context.Context) (ctrl.Result, error) {
-	rp, err := s.r.Resolver.Resolve(ctx, s.order.Namespace, s.order.Spec.ProviderRef.Name)
+	rp, err := s.r.Resolver.Resolve(ctx, s.order.ProviderNamespace(), s.order.Spec.ProviderRef.Name)
 	if err != nil {
 		return s.providerUnavailable(ctx, err)
 	}

@@ -31,6 +31,10 @@ type PaymentProviderReconciler struct {
 	Recorder events.EventRecorder
 	// VerifyInterval overrides DefaultVerifyInterval.
 	VerifyInterval time.Duration
+	// Cluster makes this reconciler serve ClusterPaymentProviders instead of PaymentProviders.
+	Cluster bool
+	// ClusterNamespace is the manager's namespace, where ClusterPaymentProviders' Secrets live.
+	ClusterNamespace string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -38,23 +42,47 @@ type PaymentProviderReconciler struct {
 // SetupWithManager watches providers, the labelled Secrets they use, and, for providers being
 // deleted, the orders that keep them.
 func (r *PaymentProviderReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	var obj client.Object = &v1.PaymentProvider{}
+	name := "paymentprovider"
+	if r.Cluster {
+		obj, name = &v1.ClusterPaymentProvider{}, "clusterpaymentprovider"
+	}
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&v1.PaymentProvider{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, deletionPredicate()))).
+		For(obj, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, deletionPredicate()))).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.providersForSecret)).
 		Watches(&v1.PaymentOrder{}, handler.EnqueueRequestsFromMapFunc(r.providerOfOrder)).
-		Named("paymentprovider").
+		Named(name).
 		Complete(r)
 }
 
+// providersForSecret requeues the providers this reconciler serves that use a Secret.
 func (r *PaymentProviderReconciler) providersForSecret(ctx context.Context, obj client.Object) []reconcile.Request {
-	list := &v1.PaymentProviderList{}
-	if err := r.Client.List(ctx, list, client.InNamespace(obj.GetNamespace()), client.MatchingFields{index.ProviderSecret: obj.GetName()}); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "listing providers of Secret", "secret", client.ObjectKeyFromObject(obj))
-		return nil
+	var keys []client.ObjectKey
+	if r.Cluster {
+		if obj.GetNamespace() != r.ClusterNamespace {
+			return nil
+		}
+		list := &v1.ClusterPaymentProviderList{}
+		if err := r.Client.List(ctx, list, client.MatchingFields{index.ProviderSecret: obj.GetName()}); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "listing cluster providers of Secret", "secret", client.ObjectKeyFromObject(obj))
+			return nil
+		}
+		for i := range list.Items {
+			keys = append(keys, client.ObjectKeyFromObject(&list.Items[i]))
+		}
+	} else {
+		list := &v1.PaymentProviderList{}
+		if err := r.Client.List(ctx, list, client.InNamespace(obj.GetNamespace()), client.MatchingFields{index.ProviderSecret: obj.GetName()}); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "listing providers of Secret", "secret", client.ObjectKeyFromObject(obj))
+			return nil
+		}
+		for i := range list.Items {
+			keys = append(keys, client.ObjectKeyFromObject(&list.Items[i]))
+		}
 	}
-	reqs := make([]reconcile.Request, 0, len(list.Items))
-	for i := range list.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	reqs := make([]reconcile.Request, 0, len(keys))
+	for _, k := range keys {
+		reqs = append(reqs, reconcile.Request{NamespacedName: k})
 	}
 	return reqs
 }
@@ -63,12 +91,11 @@ func (r *PaymentProviderReconciler) providersForSecret(ctx context.Context, obj 
 // last one to settle lets it go. Providers not being deleted do not care.
 func (r *PaymentProviderReconciler) providerOfOrder(ctx context.Context, obj client.Object) []reconcile.Request {
 	o, ok := obj.(*v1.PaymentOrder)
-	if !ok {
+	if !ok || o.Spec.ProviderRef.IsCluster() != r.Cluster {
 		return nil
 	}
-	key := client.ObjectKey{Namespace: o.Namespace, Name: o.Spec.ProviderRef.Name}
-	pp := &v1.PaymentProvider{}
-	if err := r.Client.Get(ctx, key, pp); err != nil || pp.DeletionTimestamp.IsZero() {
+	key := client.ObjectKey{Namespace: o.ProviderNamespace(), Name: o.Spec.ProviderRef.Name}
+	if _, pp, err := r.get(ctx, key); err != nil || pp == nil || pp.DeletionTimestamp.IsZero() {
 		return nil
 	}
 	return []reconcile.Request{{NamespacedName: key}}

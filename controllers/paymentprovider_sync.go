@@ -26,22 +26,56 @@ import (
 
 // Reconcile keeps the provider's finalizer and Ready condition true to what it can do.
 func (r *PaymentProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	pp := &v1.PaymentProvider{}
-	if err := r.Client.Get(ctx, req.NamespacedName, pp); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+	obj, pp, err := r.get(ctx, req.NamespacedName)
+	if err != nil || obj == nil {
+		return ctrl.Result{}, err
 	}
 	if !pp.DeletionTimestamp.IsZero() {
-		return r.finalizeProvider(ctx, pp)
+		return r.finalizeProvider(ctx, obj, pp)
 	}
-	if !controllerutil.ContainsFinalizer(pp, v1.FinalizerInUse) {
-		patch := client.MergeFromWithOptions(pp.DeepCopy(), client.MergeFromWithOptimisticLock{})
-		controllerutil.AddFinalizer(pp, v1.FinalizerInUse)
-		if err := r.Client.Patch(ctx, pp, patch); err != nil {
-			return ctrl.Result{}, fmt.Errorf("adding finalizer to PaymentProvider %s: %w", req.NamespacedName, err)
+	if !controllerutil.ContainsFinalizer(obj, v1.FinalizerInUse) {
+		patch := client.MergeFromWithOptions(obj.DeepCopyObject().(client.Object), client.MergeFromWithOptimisticLock{})
+		controllerutil.AddFinalizer(obj, v1.FinalizerInUse)
+		if err := r.Client.Patch(ctx, obj, patch); err != nil {
+			return ctrl.Result{}, fmt.Errorf("adding finalizer to %s %s: %w", r.kind(), req.NamespacedName, err)
 		}
 	}
 	cond, requeue := r.check(ctx, pp)
-	return conflictRequeue(requeue, r.writeStatus(ctx, pp, cond))
+	return conflictRequeue(requeue, r.writeStatus(ctx, obj, pp, cond))
+}
+
+// get reads the provider this reconciler serves, and its PaymentProvider view (a
+// ClusterPaymentProvider has no namespace); nil when it is gone.
+func (r *PaymentProviderReconciler) get(ctx context.Context, key client.ObjectKey) (client.Object, *v1.PaymentProvider, error) {
+	if r.Cluster {
+		cpp := &v1.ClusterPaymentProvider{}
+		if err := r.Client.Get(ctx, key, cpp); err != nil {
+			return nil, nil, client.IgnoreNotFound(err)
+		}
+		return cpp, cpp.AsPaymentProvider(), nil
+	}
+	pp := &v1.PaymentProvider{}
+	if err := r.Client.Get(ctx, key, pp); err != nil {
+		return nil, nil, client.IgnoreNotFound(err)
+	}
+	return pp, pp, nil
+}
+
+// setStatus puts status on the real object behind a view.
+func setStatus(obj client.Object, status v1.PaymentProviderStatus) {
+	switch o := obj.(type) {
+	case *v1.PaymentProvider:
+		o.Status = status
+	case *v1.ClusterPaymentProvider:
+		o.Status = status
+	}
+}
+
+func (r *PaymentProviderReconciler) kind() string {
+	if r.Cluster {
+		return v1.KindClusterPaymentProvider
+	}
+	return v1.KindPaymentProvider
 }
 
 // errStatusConflict: the status write lost to another writer; the next reconcile decides again
@@ -88,13 +122,14 @@ func (r *PaymentProviderReconciler) check(ctx context.Context, pp *v1.PaymentPro
 
 // finalizeProvider lets a deleted provider go only when no unsettled order uses it: their open
 // payments need it to be closed, queried or refunded.
-func (r *PaymentProviderReconciler) finalizeProvider(ctx context.Context, pp *v1.PaymentProvider) (ctrl.Result, error) {
-	if !controllerutil.ContainsFinalizer(pp, v1.FinalizerInUse) {
+func (r *PaymentProviderReconciler) finalizeProvider(ctx context.Context, obj client.Object, pp *v1.PaymentProvider) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(obj, v1.FinalizerInUse) {
 		return ctrl.Result{}, nil
 	}
 	list := &v1.PaymentOrderList{}
-	if err := r.Client.List(ctx, list, client.InNamespace(pp.Namespace), client.MatchingFields{index.OrderProvider: pp.Name}); err != nil {
-		return ctrl.Result{}, fmt.Errorf("listing orders of deleted PaymentProvider %s/%s: %w", pp.Namespace, pp.Name, err)
+	key := v1.ProviderIndexKey(pp.Namespace, pp.Name)
+	if err := r.Client.List(ctx, list, client.InNamespace(pp.Namespace), client.MatchingFields{index.OrderProvider: key}); err != nil {
+		return ctrl.Result{}, fmt.Errorf("listing orders of deleted %s %s: %w", r.kind(), key, err)
 	}
 	var users []string
 	for i := range list.Items {
@@ -111,19 +146,19 @@ func (r *PaymentProviderReconciler) finalizeProvider(ctx context.Context, pp *v1
 		cond := metav1.Condition{Type: v1.ConditionReady, Status: metav1.ConditionFalse, Reason: v1.ReasonInUse, ObservedGeneration: pp.Generation,
 			Message: fmt.Sprintf("being deleted; kept while %d unsettled PaymentOrder(s) use it (%s): it goes when they settle", len(users), strings.Join(shown, ", "))}
 		// The orders' watch brings the provider back as they settle; the requeue is a safety net.
-		return conflictRequeue(ctrl.Result{RequeueAfter: time.Minute}, r.writeStatus(ctx, pp, cond))
+		return conflictRequeue(ctrl.Result{RequeueAfter: time.Minute}, r.writeStatus(ctx, obj, pp, cond))
 	}
-	patch := client.MergeFromWithOptions(pp.DeepCopy(), client.MergeFromWithOptimisticLock{})
-	controllerutil.RemoveFinalizer(pp, v1.FinalizerInUse)
-	if err := r.Client.Patch(ctx, pp, patch); err != nil && !apierrors.IsNotFound(err) {
-		return ctrl.Result{}, fmt.Errorf("removing finalizer of PaymentProvider %s/%s: %w", pp.Namespace, pp.Name, err)
+	patch := client.MergeFromWithOptions(obj.DeepCopyObject().(client.Object), client.MergeFromWithOptimisticLock{})
+	controllerutil.RemoveFinalizer(obj, v1.FinalizerInUse)
+	if err := r.Client.Patch(ctx, obj, patch); err != nil && !apierrors.IsNotFound(err) {
+		return ctrl.Result{}, fmt.Errorf("removing finalizer of %s %s: %w", r.kind(), key, err)
 	}
 	return ctrl.Result{}, nil
 }
 
 // writeStatus writes notifyURL and the Ready condition when they changed, and tells of a changed
 // condition in an Event.
-func (r *PaymentProviderReconciler) writeStatus(ctx context.Context, pp *v1.PaymentProvider, cond metav1.Condition) error {
+func (r *PaymentProviderReconciler) writeStatus(ctx context.Context, obj client.Object, pp *v1.PaymentProvider, cond metav1.Condition) error {
 	status := *pp.Status.DeepCopy()
 	status.NotifyURL = resolver.NotifyURL(pp)
 	status.ObservedGeneration = pp.Generation
@@ -139,19 +174,19 @@ func (r *PaymentProviderReconciler) writeStatus(ctx context.Context, pp *v1.Paym
 	if equality.Semantic.DeepEqual(status, pp.Status) {
 		return nil
 	}
-	pp.Status = status
-	if err := r.Client.Status().Update(ctx, pp); err != nil {
+	setStatus(obj, status)
+	if err := r.Client.Status().Update(ctx, obj); err != nil {
 		if apierrors.IsConflict(err) {
 			return errStatusConflict
 		}
-		return fmt.Errorf("writing status of PaymentProvider %s/%s: %w", pp.Namespace, pp.Name, err)
+		return fmt.Errorf("writing status of %s %s: %w", r.kind(), v1.ProviderIndexKey(pp.Namespace, pp.Name), err)
 	}
 	if changed {
 		typ := corev1.EventTypeNormal
 		if cond.Status != metav1.ConditionTrue {
 			typ = corev1.EventTypeWarning
 		}
-		r.Recorder.Eventf(pp, nil, typ, cond.Reason, v1.ActionReconcile, "%s", cond.Message)
+		r.Recorder.Eventf(obj, nil, typ, cond.Reason, v1.ActionReconcile, "%s", cond.Message)
 	}
 	return nil
 }

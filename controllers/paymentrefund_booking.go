@@ -123,6 +123,9 @@ func (r *PaymentRefundReconciler) finalizeRefund(ctx context.Context, ref *v1.Pa
 			return ctrl.Result{}, err
 		}
 	}
+	if err := r.releaseClaim(ctx, ref); err != nil {
+		return ctrl.Result{}, err
+	}
 	patch := client.MergeFromWithOptions(ref.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	controllerutil.RemoveFinalizer(ref, v1.Finalizer)
 	if err := r.Client.Patch(ctx, ref, patch); err != nil && !apierrors.IsNotFound(err) {
@@ -130,6 +133,16 @@ func (r *PaymentRefundReconciler) finalizeRefund(ctx context.Context, ref *v1.Pa
 	}
 	r.queries.forget(ref.UID)
 	return ctrl.Result{}, nil
+}
+
+// releaseClaim deletes the refund number's claim when it lives apart from the refund (a
+// ClusterPaymentProvider's): owned claims go with their owner.
+func (r *PaymentRefundReconciler) releaseClaim(ctx context.Context, ref *v1.PaymentRefund) error {
+	order := &v1.PaymentOrder{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Spec.OrderRef.Name}, order); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	return claimer{r.Client, r.APIReader}.release(ctx, claimOutRefundNo, scopeOf(order, r.ClusterNamespace), ref.Status.OutRefundNo, string(ref.UID))
 }
 
 func (r *PaymentRefundReconciler) reservedOnOrder(ctx context.Context, ref *v1.PaymentRefund) bool {

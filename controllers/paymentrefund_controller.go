@@ -22,8 +22,10 @@ type PaymentRefundReconciler struct {
 	Client client.Client
 	// APIReader reads around the cache: claims, and the order after a conflicting write.
 	APIReader client.Reader
-	Resolver  ProviderResolver
-	Recorder  events.EventRecorder
+	// ClusterNamespace is the manager's namespace, where ClusterPaymentProviders' claims live.
+	ClusterNamespace string
+	Resolver         ProviderResolver
+	Recorder         events.EventRecorder
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// MaxConcurrentReconciles bounds parallel reconciles (and so parallel provider calls).

@@ -105,7 +105,7 @@ func (s *refundSync) run(ctx context.Context) (ctrl.Result, error) {
 		s.reject(v1.ReasonOrderNotFound, fmt.Sprintf("PaymentOrder %s/%s does not exist", s.refund.Namespace, s.refund.Spec.OrderRef.Name))
 		return ctrl.Result{}, nil
 	}
-	rp, err := s.r.Resolver.ResolveForClose(ctx, order.Namespace, order.Spec.ProviderRef.Name)
+	rp, err := s.r.Resolver.ResolveForClose(ctx, order.ProviderNamespace(), order.Spec.ProviderRef.Name)
 	if err != nil {
 		reason := reasonFor(err)
 		if s.setCondition(metav1.ConditionFalse, reason, err.Error()) {
@@ -139,7 +139,7 @@ func (s *refundSync) accept(ctx context.Context, order *v1.PaymentOrder, rp *res
 		s.reject(v1.ReasonInvalidOrderID, fmt.Sprintf("refund number %q (outTradeNoPrefix and refundID) is %d characters; providers take at most %d", number, len(number), maxRefundNo))
 		return true, nil
 	}
-	holder, err := claimer{s.r.Client, s.r.APIReader}.claim(ctx, claimOutRefundNo, order.Spec.ProviderRef.Name, number, s.refund, "PaymentRefund")
+	holder, err := claimer{s.r.Client, s.r.APIReader}.claim(ctx, claimOutRefundNo, scopeOf(order, s.r.ClusterNamespace), number, s.refund, "PaymentRefund")
 	if err != nil {
 		return true, err
 	}

@@ -154,7 +154,7 @@ func testOrder(p v1.Phase) *v1.PaymentOrder {
 			CreationTimestamp: metav1.NewTime(t0), Finalizers: []string{v1.Finalizer},
 		},
 		Spec: v1.PaymentOrderSpec{
-			ProviderRef: v1.LocalObjectReference{Name: "sandbox"}, Amount: "10.00", Currency: "CNY",
+			ProviderRef: v1.ProviderReference{Name: "sandbox"}, Amount: "10.00", Currency: "CNY",
 			Channel: "sandbox", Subject: "coffee", ExpiresAfter: &metav1.Duration{Duration: 30 * time.Minute},
 		},
 	}

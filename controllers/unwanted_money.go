@@ -90,9 +90,18 @@ func (r *PaymentOrderReconciler) createRefund(ctx context.Context, order *v1.Pay
 // latePaymentPolicy is the order's provider's spec.latePayments; Refund when the provider is gone,
 // since a refund then waits for it rather than money being kept.
 func (r *PaymentOrderReconciler) latePaymentPolicy(ctx context.Context, order *v1.PaymentOrder) v1.LatePaymentPolicy {
-	pp := &v1.PaymentProvider{}
-	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: order.Namespace, Name: order.Spec.ProviderRef.Name}, pp); err == nil &&
-		pp.Spec.LatePayments == v1.LatePaymentsRecord {
+	var spec v1.PaymentProviderSpec
+	var err error
+	if order.Spec.ProviderRef.IsCluster() {
+		cpp := &v1.ClusterPaymentProvider{}
+		err = r.Client.Get(ctx, client.ObjectKey{Name: order.Spec.ProviderRef.Name}, cpp)
+		spec = cpp.Spec
+	} else {
+		pp := &v1.PaymentProvider{}
+		err = r.Client.Get(ctx, client.ObjectKey{Namespace: order.Namespace, Name: order.Spec.ProviderRef.Name}, pp)
+		spec = pp.Spec
+	}
+	if err == nil && spec.LatePayments == v1.LatePaymentsRecord {
 		return v1.LatePaymentsRecord
 	}
 	return v1.LatePaymentsRefund

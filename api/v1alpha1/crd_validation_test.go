@@ -44,7 +44,7 @@ func validOrder(ns, name string) *v1.PaymentOrder {
 	return &v1.PaymentOrder{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec: v1.PaymentOrderSpec{
-			ProviderRef: v1.LocalObjectReference{Name: "sandbox"},
+			ProviderRef: v1.ProviderReference{Name: "sandbox"},
 			Amount:      "10.00",
 			Currency:    "CNY",
 			Channel:     "sandbox",

@@ -30,6 +30,7 @@ func addKnownTypes(s *runtime.Scheme) error {
 		&PaymentOrder{}, &PaymentOrderList{},
 		&PaymentProvider{}, &PaymentProviderList{},
 		&PaymentRefund{}, &PaymentRefundList{},
+		&ClusterPaymentProvider{}, &ClusterPaymentProviderList{},
 	)
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil

@@ -51,9 +51,10 @@ const (
 // +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec is immutable after create"
 // +kubebuilder:validation:XValidation:rule="self.amount.matches('[1-9]')",message="amount must be greater than 0",fieldPath=".amount"
 type PaymentOrderSpec struct {
-	// providerRef names the PaymentProvider, in the same namespace, that takes this payment.
+	// providerRef names the provider account that takes this payment: a PaymentProvider in the
+	// same namespace (the default kind), or a ClusterPaymentProvider shared by every namespace.
 	// +required
-	ProviderRef LocalObjectReference `json:"providerRef"`
+	ProviderRef ProviderReference `json:"providerRef"`
 
 	// amount is a positive decimal string in the currency's major unit, e.g. "10.00", with at most
 	// as many decimals as ISO 4217 gives the currency. Four decimals allow 14 integer digits, so
@@ -359,4 +360,34 @@ type PaymentOrderList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []PaymentOrder `json:"items"`
+}
+
+// ProviderNamespace is the namespace of the order's provider: the order's own, or "" for a
+// ClusterPaymentProvider (which has none).
+func (o *PaymentOrder) ProviderNamespace() string {
+	if o.Spec.ProviderRef.IsCluster() {
+		return ""
+	}
+	return o.Namespace
+}
+
+// UsesProvider reports whether the order is taken by pp, a PaymentProvider or a
+// ClusterPaymentProvider seen as one (without a namespace).
+func (o *PaymentOrder) UsesProvider(pp *PaymentProvider) bool {
+	return o.Spec.ProviderRef.Name == pp.Name && o.ProviderNamespace() == pp.Namespace
+}
+
+// ProviderIndexKey is the order's value in the field index of orders by provider: the name for
+// a PaymentProvider, "_cluster/<name>" for a ClusterPaymentProvider (a namespaced name cannot
+// contain "/", so the two never collide).
+func (o *PaymentOrder) ProviderIndexKey() string {
+	return ProviderIndexKey(o.ProviderNamespace(), o.Spec.ProviderRef.Name)
+}
+
+// ProviderIndexKey is the index value of a provider with the given namespace ("" for cluster).
+func ProviderIndexKey(namespace, name string) string {
+	if namespace == "" {
+		return "_cluster/" + name
+	}
+	return name
 }

@@ -25,6 +25,32 @@ type LocalObjectReference struct {
 	Name string `json:"name"`
 }
 
+// The kinds a PaymentOrder's providerRef can name.
+const (
+	// KindPaymentProvider is a provider account in the order's own namespace.
+	KindPaymentProvider = "PaymentProvider"
+	// KindClusterPaymentProvider is a provider account shared by every namespace; its Secret lives
+	// in the manager's namespace.
+	KindClusterPaymentProvider = "ClusterPaymentProvider"
+)
+
+// ProviderReference names the provider account of a PaymentOrder.
+type ProviderReference struct {
+	// kind is PaymentProvider (in the order's namespace; the default) or ClusterPaymentProvider.
+	// +kubebuilder:validation:Enum=PaymentProvider;ClusterPaymentProvider
+	// +kubebuilder:default=PaymentProvider
+	// +optional
+	Kind string `json:"kind,omitempty"`
+	// name of the PaymentProvider or ClusterPaymentProvider.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +required
+	Name string `json:"name"`
+}
+
+// IsCluster reports whether the reference names a ClusterPaymentProvider.
+func (r ProviderReference) IsCluster() bool { return r.Kind == KindClusterPaymentProvider }
+
 // QuerySettings tunes the fallback polling of the provider while a payment awaits its notification.
 type QuerySettings struct {
 	// initialInterval is the first wait before querying the provider (default 30s).
@@ -58,13 +84,16 @@ type PaymentProviderSpec struct {
 	// +optional
 	MerchantID string `json:"merchantID,omitempty"`
 
-	// credentialsSecretRef names the Secret, in the same namespace, holding the provider's keys.
-	// The Secret must carry the label kubepay.io/credentials=true to be visible to the controller.
+	// credentialsSecretRef names the Secret holding the provider's keys: in the same namespace for
+	// a PaymentProvider, in the manager's namespace for a ClusterPaymentProvider. The Secret must
+	// carry the label kubepay.io/credentials=true to be visible to the controller; the keys each
+	// provider type reads are listed in docs/design.md.
 	// +required
 	CredentialsSecretRef LocalObjectReference `json:"credentialsSecretRef"`
 
 	// callbackBaseURL is the public base URL at which the provider reaches kubepay's callback server;
-	// the notify URL is <callbackBaseURL>/notify/<namespace>/<provider name>.
+	// the notify URL (shown in status.notifyURL) is <callbackBaseURL>/notify/<namespace>/<name> for
+	// a PaymentProvider and <callbackBaseURL>/notify/_cluster/<name> for a ClusterPaymentProvider.
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:Pattern=`^https?://[^\s?#]+$`
 	// +optional
@@ -147,4 +176,40 @@ type PaymentProviderList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []PaymentProvider `json:"items"`
+}
+
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,categories=payments
+// +kubebuilder:printcolumn:name="Type",type=string,JSONPath=`.spec.type`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Notify URL",type=string,JSONPath=`.status.notifyURL`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+
+// ClusterPaymentProvider is one merchant account at a payment provider shared by every
+// namespace: orders name it with providerRef.kind ClusterPaymentProvider. Its credentials Secret
+// lives in the manager's namespace, so app teams can take payments without holding the keys.
+type ClusterPaymentProvider struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// +required
+	Spec PaymentProviderSpec `json:"spec"`
+	// +optional
+	Status PaymentProviderStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// ClusterPaymentProviderList contains a list of ClusterPaymentProvider.
+type ClusterPaymentProviderList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []ClusterPaymentProvider `json:"items"`
+}
+
+// AsPaymentProvider is the cluster provider seen as a PaymentProvider with no namespace, so code
+// that builds, checks and routes providers handles both kinds alike.
+func (c *ClusterPaymentProvider) AsPaymentProvider() *PaymentProvider {
+	return &PaymentProvider{TypeMeta: c.TypeMeta, ObjectMeta: *c.ObjectMeta.DeepCopy(), Spec: *c.Spec.DeepCopy(), Status: *c.Status.DeepCopy()}
 }

@@ -13,9 +13,11 @@ import (
 const (
 	// OrderOutTradeNo indexes PaymentOrders by status.outTradeNo: the callback server's lookup.
 	OrderOutTradeNo = "status.outTradeNo"
-	// OrderProvider indexes PaymentOrders by spec.providerRef.name: a provider change requeues its orders.
+	// OrderProvider indexes PaymentOrders by their provider (v1.PaymentOrder.ProviderIndexKey): a
+	// provider change requeues its orders, and a provider being deleted waits for them.
 	OrderProvider = "spec.providerRef.name"
-	// ProviderSecret indexes PaymentProviders by their credentials Secret: a Secret change requeues them.
+	// ProviderSecret indexes PaymentProviders and ClusterPaymentProviders by their credentials
+	// Secret: a Secret change requeues them.
 	ProviderSecret = "spec.credentialsSecretRef.name"
 	// RefundOutRefundNo indexes PaymentRefunds by status.outRefundNo: the callback server's lookup
 	// of a refund notification.
@@ -35,7 +37,7 @@ func Setup(ctx context.Context, fi client.FieldIndexer) error {
 		return err
 	}
 	if err := fi.IndexField(ctx, &v1.PaymentOrder{}, OrderProvider, func(o client.Object) []string {
-		return []string{o.(*v1.PaymentOrder).Spec.ProviderRef.Name}
+		return []string{o.(*v1.PaymentOrder).ProviderIndexKey()}
 	}); err != nil {
 		return err
 	}
@@ -49,6 +51,11 @@ func Setup(ctx context.Context, fi client.FieldIndexer) error {
 	}
 	if err := fi.IndexField(ctx, &v1.PaymentRefund{}, RefundOrder, func(o client.Object) []string {
 		return []string{o.(*v1.PaymentRefund).Spec.OrderRef.Name}
+	}); err != nil {
+		return err
+	}
+	if err := fi.IndexField(ctx, &v1.ClusterPaymentProvider{}, ProviderSecret, func(o client.Object) []string {
+		return []string{o.(*v1.ClusterPaymentProvider).Spec.CredentialsSecretRef.Name}
 	}); err != nil {
 		return err
 	}

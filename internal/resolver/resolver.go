@@ -27,10 +27,20 @@ var (
 	ErrSecretNotFound = errors.New("credentials Secret not found")
 )
 
-// NotifyPath is the callback server's route for a provider.
+// ClusterRoute is the path segment of ClusterPaymentProviders' notify URLs. A namespace is a DNS
+// label and cannot contain "_", so it can never be mistaken for one.
+const ClusterRoute = "_cluster"
+
+// NotifyPath is the callback server's route for a provider; namespace "" is a
+// ClusterPaymentProvider.
 func NotifyPath(namespace, name string) string {
+	if namespace == "" {
+		namespace = ClusterRoute
+	}
 	return "/notify/" + namespace + "/" + name
 }
+
+
 
 // NotifyURL is the URL given to the provider for the PaymentProvider's notifications.
 func NotifyURL(p *v1.PaymentProvider) string {
@@ -57,6 +67,9 @@ type Resolver struct {
 	Reader client.Reader
 	// Configure, when set, adjusts the Config before construction (tests inject clocks and HTTP clients).
 	Configure func(*providers.Config)
+	// ClusterSecretNamespace is where ClusterPaymentProviders' credentials Secrets live: the
+	// manager's namespace.
+	ClusterSecretNamespace string
 
 	mu    sync.Mutex
 	built map[types.NamespacedName]entry
@@ -71,16 +84,14 @@ type entry struct {
 	provider      providers.Provider
 }
 
-// Resolve returns the named provider, building it when its spec or Secret changed. Errors wrap
-// ErrProviderNotFound, ErrSecretNotFound or providers.ErrCredentials and name the object.
+// Resolve returns the named provider, building it when its spec or Secret changed; namespace ""
+// names a ClusterPaymentProvider. Errors wrap ErrProviderNotFound, ErrSecretNotFound or
+// providers.ErrCredentials and name the object.
 func (r *Resolver) Resolve(ctx context.Context, namespace, name string) (*Resolved, error) {
 	key := types.NamespacedName{Namespace: namespace, Name: name}
-	pp := &v1.PaymentProvider{}
-	if err := r.Reader.Get(ctx, key, pp); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, fmt.Errorf("%w: %s", ErrProviderNotFound, key)
-		}
-		return nil, fmt.Errorf("reading PaymentProvider %s: %w", key, err)
+	pp, err := r.provider(ctx, key)
+	if err != nil {
+		return nil, err
 	}
 	secret, err := r.secret(ctx, key, pp)
 	if err != nil {
@@ -122,8 +133,8 @@ func (r *Resolver) ResolveForClose(ctx context.Context, namespace, name string) 
 		return rp, err
 	}
 	key := types.NamespacedName{Namespace: namespace, Name: name}
-	pp := &v1.PaymentProvider{}
-	if getErr := r.Reader.Get(ctx, key, pp); getErr != nil {
+	pp, getErr := r.provider(ctx, key)
+	if getErr != nil {
 		return nil, err
 	}
 	r.mu.Lock()
@@ -134,9 +145,37 @@ func (r *Resolver) ResolveForClose(ctx context.Context, namespace, name string) 
 	return nil, err
 }
 
+// provider reads the PaymentProvider key names, or the ClusterPaymentProvider when key has no
+// namespace (seen as a PaymentProvider without one).
+func (r *Resolver) provider(ctx context.Context, key types.NamespacedName) (*v1.PaymentProvider, error) {
+	kind := v1.KindPaymentProvider
+	var err error
+	pp := &v1.PaymentProvider{}
+	if key.Namespace == "" {
+		kind = v1.KindClusterPaymentProvider
+		cpp := &v1.ClusterPaymentProvider{}
+		if err = r.Reader.Get(ctx, key, cpp); err == nil {
+			pp = cpp.AsPaymentProvider()
+		}
+	} else {
+		err = r.Reader.Get(ctx, key, pp)
+	}
+	if err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("%w: %s %s", ErrProviderNotFound, kind, key)
+		}
+		return nil, fmt.Errorf("reading %s %s: %w", kind, key, err)
+	}
+	return pp, nil
+}
+
 // secret reads the provider's credentials Secret and refuses one kubepay must not use.
 func (r *Resolver) secret(ctx context.Context, key types.NamespacedName, pp *v1.PaymentProvider) (*corev1.Secret, error) {
-	secretKey := types.NamespacedName{Namespace: key.Namespace, Name: pp.Spec.CredentialsSecretRef.Name}
+	ns := key.Namespace
+	if ns == "" {
+		ns = r.ClusterSecretNamespace
+	}
+	secretKey := types.NamespacedName{Namespace: ns, Name: pp.Spec.CredentialsSecretRef.Name}
 	secret := &corev1.Secret{}
 	if err := r.Reader.Get(ctx, secretKey, secret); err != nil {
 		if apierrors.IsNotFound(err) {

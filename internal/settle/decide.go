@@ -70,8 +70,8 @@ func Mismatch(order *v1.PaymentOrder, pp *v1.PaymentProvider, f Fact) string {
 	moneyMoved := f.Status == providers.StatusSucceeded
 	if f.pushed() {
 		switch {
-		case pp != nil && order.Spec.ProviderRef.Name != pp.Name:
-			return fmt.Sprintf("order uses PaymentProvider %q, notification came for %q", order.Spec.ProviderRef.Name, pp.Name)
+		case pp != nil && !order.UsesProvider(pp):
+			return fmt.Sprintf("order uses %s %q, notification came for %q", order.Spec.ProviderRef.Kind, order.Spec.ProviderRef.Name, pp.Name)
 		case pp != nil && pp.Spec.AppID != "" && f.AppID != pp.Spec.AppID:
 			return fmt.Sprintf("app id %q, provider is configured for %q", f.AppID, pp.Spec.AppID)
 		case pp != nil && pp.Spec.MerchantID != "" && f.MerchantID != pp.Spec.MerchantID:

@@ -18,7 +18,7 @@ var now = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 func order() *v1.PaymentOrder {
 	return &v1.PaymentOrder{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "coffee"},
-		Spec:       v1.PaymentOrderSpec{ProviderRef: v1.LocalObjectReference{Name: "alipay"}, Amount: "10.00", Currency: "CNY"},
+		Spec:       v1.PaymentOrderSpec{ProviderRef: v1.ProviderReference{Name: "alipay"}, Amount: "10.00", Currency: "CNY"},
 		Status:     v1.PaymentOrderStatus{Phase: v1.PhaseAwaitingPayment, OutTradeNo: "OTN1", AmountMinor: 1000, ProviderPaymentID: "pay_1"},
 	}
 }

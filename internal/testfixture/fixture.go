@@ -94,7 +94,7 @@ func (f *Fixture) Order(name, amount, currency string, expiresAfter time.Duratio
 	o := &v1.PaymentOrder{
 		ObjectMeta: metav1.ObjectMeta{Namespace: f.NS, Name: name},
 		Spec: v1.PaymentOrderSpec{
-			ProviderRef: v1.LocalObjectReference{Name: "sandbox"}, Amount: amount, Currency: currency,
+			ProviderRef: v1.ProviderReference{Name: "sandbox"}, Amount: amount, Currency: currency,
 			Channel: "sandbox", Subject: "test " + name, ExpiresAfter: &metav1.Duration{Duration: expiresAfter},
 		},
 	}

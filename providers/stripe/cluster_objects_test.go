@@ -70,7 +70,7 @@ func (s *stripeNS) order(name, amount string) *v1.PaymentOrder {
 	o := &v1.PaymentOrder{
 		ObjectMeta: metav1.ObjectMeta{Namespace: s.NS, Name: name},
 		Spec: v1.PaymentOrderSpec{
-			ProviderRef: v1.LocalObjectReference{Name: testProvider}, Amount: amount, Currency: "USD",
+			ProviderRef: v1.ProviderReference{Name: testProvider}, Amount: amount, Currency: "USD",
 			Channel: "card", Subject: "test " + name, ExpiresAfter: &metav1.Duration{Duration: 30 * time.Minute},
 		},
 	}

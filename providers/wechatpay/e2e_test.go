@@ -33,7 +33,7 @@ func (e *e2e) createProvider(name, callbackBaseURL string, queryEvery time.Durat
 func (e *e2e) createOrder(name, provider, orderID string) {
 	e.T.Helper()
 	e.CreateOrder(name, v1.PaymentOrderSpec{
-		ProviderRef: v1.LocalObjectReference{Name: provider}, Amount: "10.50", Currency: "CNY",
+		ProviderRef: v1.ProviderReference{Name: provider}, Amount: "10.50", Currency: "CNY",
 		Channel: "wechat_native", Subject: "green tea", OrderID: orderID,
 		ExpiresAfter: &metav1.Duration{Duration: 30 * time.Minute},
 	})

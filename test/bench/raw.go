@@ -83,7 +83,7 @@ func order(ns string, i int) *v1.PaymentOrder {
 	return &v1.PaymentOrder{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("order-%05d", i)},
 		Spec: v1.PaymentOrderSpec{
-			ProviderRef: v1.LocalObjectReference{Name: "sandbox"}, Amount: "10.00", Currency: "CNY",
+			ProviderRef: v1.ProviderReference{Name: "sandbox"}, Amount: "10.00", Currency: "CNY",
 			Channel: "sandbox", Subject: "bench", ExpiresAfter: &metav1.Duration{Duration: time.Hour},
 		},
 	}

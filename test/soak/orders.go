@@ -43,7 +43,7 @@ func newPlan(cfg config) *plan {
 		o := &v1.PaymentOrder{
 			ObjectMeta: metav1.ObjectMeta{Namespace: soakNamespace, Name: fmt.Sprintf("soak-%05d", i)},
 			Spec: v1.PaymentOrderSpec{
-				ProviderRef: v1.LocalObjectReference{Name: providerName}, Amount: amount, Currency: currency,
+				ProviderRef: v1.ProviderReference{Name: providerName}, Amount: amount, Currency: currency,
 				Channel: "sandbox", Subject: fmt.Sprintf("soak order %d", i),
 				ExpiresAfter: &metav1.Duration{Duration: expires},
 			},
