@@ -43,7 +43,7 @@ func (s *Server) apply(ctx context.Context, rp *resolver.Resolved, n providers.N
 }
 
 func (s *Server) applyLocked(ctx context.Context, rp *resolver.Resolved, n providers.Notification) (string, error) {
-	order, err := s.findOrder(ctx, rp.Spec.Namespace, n)
+	order, err := s.findOrder(ctx, rp.Spec, n)
 	if err != nil {
 		if errors.Is(err, errUnknownOrder) {
 			return ResultUnknownOrder, err
