@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -40,7 +39,8 @@ const (
 type Server struct {
 	// Addr is the listen address (--notify-bind-address).
 	Addr string
-	// CertDir, when set, holds tls.crt and tls.key and the server speaks HTTPS.
+	// CertDir, when set, holds tls.crt and tls.key and the server speaks HTTPS. The files are
+	// watched: a renewed certificate is served from the next connection on (see tls.go).
 	CertDir string
 	// Client reads orders through the cache (field index status.outTradeNo) and writes status.
 	Client client.Client
@@ -114,12 +114,12 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("callback server: listen on %s: %w", s.Addr, err)
 	}
 	if s.CertDir != "" {
-		cert, err := tls.LoadX509KeyPair(filepath.Join(s.CertDir, "tls.crt"), filepath.Join(s.CertDir, "tls.key"))
+		cfg, err := s.watchCertificate(ctx)
 		if err != nil {
 			l.Close()
-			return fmt.Errorf("callback server: loading TLS key pair from %s: %w", s.CertDir, err)
+			return err
 		}
-		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+		srv.TLSConfig = cfg
 		l = tls.NewListener(l, srv.TLSConfig)
 	}
 	s.Log.Info("callback server listening", "address", l.Addr().String(), "tls", s.CertDir != "")
