@@ -2,6 +2,7 @@ package webhook_test
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -88,6 +89,7 @@ func send(t *testing.T, c *http.Client, url string, body []byte, signature strin
 	if err != nil {
 		t.Fatalf("POST %s: %v", url, err)
 	}
+	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp.StatusCode, resp.Header.Get("Retry-After")
 }
