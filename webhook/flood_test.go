@@ -36,9 +36,9 @@ func forgedSignature() string {
 }
 
 // flood posts requests to url from 127.0.0.1 on workers connections until it has sent at least
-// min and stop() reports true, or it has sent max. It returns the answers by HTTP status, and
+// atLeast and stop() reports true, or it has sent atMost. It returns the answers by HTTP status, and
 // any transport errors.
-func flood(url string, workers, min, max int, body []byte, signature func() string, stop func() bool) (map[int]int, []error) {
+func flood(url string, workers, atLeast, atMost int, body []byte, signature func() string, stop func() bool) (map[int]int, []error) {
 	client := &http.Client{
 		Transport: &http.Transport{
 			// Keep every worker's connection alive: thousands of short connections would only
@@ -60,7 +60,7 @@ func flood(url string, workers, min, max int, body []byte, signature func() stri
 		wg.Go(func() {
 			for {
 				n := sent.Add(1)
-				if n > int64(max) || (n > int64(min) && stop()) {
+				if n > int64(atMost) || (n > int64(atLeast) && stop()) {
 					return
 				}
 				req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(string(body)))

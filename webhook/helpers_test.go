@@ -35,8 +35,11 @@ func startCallback(t *testing.T, srv *webhook.Server) string {
 	stopped := false
 	t.Cleanup(func() {
 		cancel()
-		if !stopped {
-			<-done
+		if stopped {
+			return
+		}
+		if err := <-done; err != nil {
+			t.Errorf("callback server stopped with: %v", err)
 		}
 	})
 	scheme := "http://"

@@ -24,9 +24,10 @@ const (
 	ResultRejectedMismatch  = "rejected_mismatch"
 	ResultUnknownOrder      = "unknown_order"
 	ResultError             = "error"
-	// ResultRateLimited: failed, from a source whose failure budget was spent; answered 429.
+	// ResultRateLimited is a failed request from a source whose failure budget was spent,
+	// answered 429.
 	ResultRateLimited = "rate_limited"
-	// ResultSaturated: no verification slot within the wait; answered 503.
+	// ResultSaturated is a request that got no verification slot within the wait, answered 503.
 	ResultSaturated = "saturated"
 )
 

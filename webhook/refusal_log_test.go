@@ -19,7 +19,7 @@ type capture struct {
 	lines []string
 }
 
-func (c *capture) write(prefix, args string) {
+func (c *capture) write(_, args string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.lines = append(c.lines, args)

@@ -147,7 +147,7 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.CertDir != "" {
 		cfg, err := s.watchCertificate(ctx)
 		if err != nil {
-			l.Close()
+			_ = l.Close() // never served; the key pair error is the one to report
 			return err
 		}
 		srv.TLSConfig = cfg
