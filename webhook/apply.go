@@ -24,7 +24,8 @@ const maxConflictRetries = 5
 // apply records a verified notification on its order exactly once and returns the metric result.
 // The write carries the read resourceVersion; on a conflict the order is re-read from the API
 // server (the cache may be behind) and the state machine decides again, so of N concurrent
-// deliveries on any number of replicas exactly one writes and the others find a duplicate.
+// deliveries on any number of replicas exactly one writes and the others find a duplicate. The
+// re-read must be the same object (see sameOrder), or nothing is written.
 func (s *Server) apply(ctx context.Context, rp *resolver.Resolved, n providers.Notification) (string, error) {
 	// One notification of an order at a time on this replica; a copy of one this replica just
 	// recorded is answered without touching the API server (see inflight).
@@ -43,7 +44,7 @@ func (s *Server) apply(ctx context.Context, rp *resolver.Resolved, n providers.N
 }
 
 func (s *Server) applyLocked(ctx context.Context, rp *resolver.Resolved, n providers.Notification) (string, error) {
-	order, err := s.findOrder(ctx, rp.Spec.Namespace, n)
+	order, err := s.findOrder(ctx, rp.Spec, n)
 	if err != nil {
 		if errors.Is(err, errUnknownOrder) {
 			return ResultUnknownOrder, err
@@ -53,6 +54,7 @@ func (s *Server) applyLocked(ctx context.Context, rp *resolver.Resolved, n provi
 		}
 		return ResultError, err
 	}
+	found := order
 	for attempt := 0; ; attempt++ {
 		result, err := s.decideAndWrite(ctx, rp, order, n)
 		if !apierrors.IsConflict(err) {
@@ -63,10 +65,32 @@ func (s *Server) applyLocked(ctx context.Context, rp *resolver.Resolved, n provi
 		}
 		fresh := &v1.PaymentOrder{}
 		if err := s.APIReader.Get(ctx, client.ObjectKeyFromObject(order), fresh); err != nil {
+			if apierrors.IsNotFound(err) {
+				return ResultUnknownOrder, fmt.Errorf("%w: PaymentOrder %s/%s (uid %s, outTradeNo %s) was deleted while notification %s was being recorded",
+					errUnknownOrder, found.Namespace, found.Name, found.UID, n.OutTradeNo, n.ID)
+			}
 			return ResultError, fmt.Errorf("re-reading PaymentOrder %s/%s after a conflict: %w", order.Namespace, order.Name, err)
+		}
+		if err := sameOrder(found, fresh, n); err != nil {
+			return ResultUnknownOrder, err
 		}
 		order = fresh
 	}
+}
+
+// sameOrder checks that fresh, re-read by name after a conflict, is still the order the
+// notification was matched to. A name is not an identity: the order may have been deleted and
+// re-created under the same name meanwhile, with another spec.orderID, hence another out_trade_no
+// and another payment. Applying the notification to that object would mark an order paid whose
+// customer never paid, so only the same object (UID) still carrying the notification's
+// out_trade_no qualifies. Otherwise the delivery is refused as for an unknown order: the provider
+// retries, and its next lookup by out_trade_no finds the right order, or none.
+func sameOrder(found, fresh *v1.PaymentOrder, n providers.Notification) error {
+	if fresh.UID == found.UID && fresh.Status.OutTradeNo == n.OutTradeNo {
+		return nil
+	}
+	return fmt.Errorf("%w: PaymentOrder %s/%s was replaced while notification %s was being recorded (uid %s, outTradeNo %s; now uid %s, outTradeNo %q); not applied to the new object",
+		errUnknownOrder, found.Namespace, found.Name, n.ID, found.UID, n.OutTradeNo, fresh.UID, fresh.Status.OutTradeNo)
 }
 
 // decideAndWrite runs the checks and the state machine on one version of the order and writes the

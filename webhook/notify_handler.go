@@ -4,7 +4,10 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
+
+	"github.com/go-logr/logr"
 
 	"github.com/kubepay/kubepay/internal/metrics"
 	"github.com/kubepay/kubepay/internal/resolver"
@@ -22,7 +25,11 @@ const (
 	ResultRejectedMismatch  = "rejected_mismatch"
 	ResultUnknownOrder      = "unknown_order"
 	ResultError             = "error"
-	ResultRateLimited       = "rate_limited"
+	// ResultRateLimited is a failed request from a source whose failure budget was spent,
+	// answered 429.
+	ResultRateLimited = "rate_limited"
+	// ResultSaturated is a request that got no verification slot within the wait, answered 503.
+	ResultSaturated = "saturated"
 )
 
 var (
@@ -33,24 +40,38 @@ var (
 // handleNotify: read the raw body, let the provider verify it before anything is parsed, find the
 // order, check the notification against it, decide with the state machine, write once, and only
 // then acknowledge.
+//
+// Flood defence. Behind an ingress every request, the provider's included, has one source
+// address, so nothing keyed on the source may refuse a request before it is verified: that would
+// refuse the provider's genuine notifications because of someone else's traffic. Instead:
+//   - every request is verified, within a global bound on concurrent verification (verifyGate):
+//     the cost a flood can impose is bounded and shared in arrival order, and the answer is 503 +
+//     Retry-After only when the server as a whole cannot verify within DefaultVerifyWait;
+//   - what fails before or during verification spends its source's failure budget
+//     (failureBudget: IPv4 address or IPv6 /64). Within it, the failure gets the provider's
+//     failure answer and a log line; beyond it, 429 + Retry-After and the aggregate log
+//     (refusalLog). A request that verifies spends nothing and is never answered 429.
 func (s *Server) handleNotify(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	ns, name := r.PathValue("namespace"), r.PathValue("provider")
 	log := s.Log.WithValues("paymentProvider", ns+"/"+name)
 	ctx := r.Context()
+	source := sourceKey(r.RemoteAddr)
 
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			log.Info("notification refused: body over the limit", "limit", MaxBodyBytes)
-			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
-			s.count("unknown", ResultError, start)
+			result := s.refuse(w, log, source, failure{result: ResultError, reason: "body over the limit", err: err, answer: func(w http.ResponseWriter) {
+				http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+			}})
+			s.count("unknown", result, start)
 			return
 		}
-		log.Info("notification refused: reading body failed", "error", err.Error())
-		http.Error(w, "cannot read body", http.StatusBadRequest)
-		s.count("unknown", ResultError, start)
+		result := s.refuse(w, log, source, failure{result: ResultError, reason: "reading body failed", err: err, answer: func(w http.ResponseWriter) {
+			http.Error(w, "cannot read body", http.StatusBadRequest)
+		}})
+		s.count("unknown", result, start)
 		return
 	}
 
@@ -62,21 +83,35 @@ func (s *Server) handleNotify(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, resolver.ErrProviderNotFound) {
 			status = http.StatusNotFound
 		}
-		log.Info("notification refused: provider unavailable", "error", err.Error())
-		http.Error(w, http.StatusText(status), status)
-		s.count("unknown", ResultError, start)
+		result := s.refuse(w, log, source, failure{result: ResultError, reason: "provider unavailable", err: err, answer: func(w http.ResponseWriter) {
+			http.Error(w, http.StatusText(status), status)
+		}})
+		s.count("unknown", result, start)
 		return
 	}
 	typ := rp.Provider.Type()
 
+	release, admitted := s.gate().enter(ctx, s.verifyWait())
+	if !admitted {
+		if ctx.Err() != nil {
+			return // the sender is gone; nobody reads an answer
+		}
+		s.refusals().note("verification saturated", http.StatusServiceUnavailable, source)
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "server busy", http.StatusServiceUnavailable)
+		s.count(typ, ResultSaturated, start)
+		return
+	}
 	n, err := rp.Provider.ParseNotification(ctx, r, body)
+	release()
 	if err != nil {
 		result := ResultError
 		if errors.Is(err, providers.ErrSignature) {
 			result = ResultRejectedSignature
 		}
-		log.Info("notification refused", "result", result, "reason", err.Error(), "remoteAddr", r.RemoteAddr)
-		rp.Provider.Ack(w, err)
+		result = s.refuse(w, log, source, failure{result: result, reason: "verification failed", err: err, answer: func(w http.ResponseWriter) {
+			rp.Provider.Ack(w, err)
+		}})
 		s.count(typ, result, start)
 		return
 	}
@@ -108,6 +143,37 @@ func (s *Server) handleNotify(w http.ResponseWriter, r *http.Request) {
 	}
 	rp.Provider.Ack(w, err)
 	s.count(typ, result, start)
+}
+
+// failure is a request refused before it was verified.
+type failure struct {
+	// result is the metric result while the source's budget lasts.
+	result string
+	// reason is a short, fixed description for the logs; err says more (never a secret or a
+	// signature: providers' verification errors name the check that failed, not the value).
+	reason string
+	err    error
+	// answer writes the answer while the budget lasts: the provider's failure answer, or the
+	// HTTP error that fits.
+	answer func(http.ResponseWriter)
+}
+
+// refuse answers a failed request and returns its metric result. The failure spends one unit of
+// its source's budget: within it, f.answer answers and one line is logged; beyond it, the answer
+// is 429 with Retry-After and the refusal only counts towards the aggregate log line. Either
+// answer makes a provider retry, so the budget only changes how a request that will not be
+// applied is answered and logged.
+func (s *Server) refuse(w http.ResponseWriter, log logr.Logger, source string, f failure) string {
+	ok, retryAfter := s.budget().spend(source, time.Now())
+	if !ok {
+		s.refusals().note(f.reason, http.StatusTooManyRequests, source)
+		w.Header().Set("Retry-After", strconv.Itoa(int(retryAfter/time.Second)))
+		http.Error(w, "too many failed requests", http.StatusTooManyRequests)
+		return ResultRateLimited
+	}
+	log.Info("notification refused", "result", f.result, "reason", f.reason, "error", f.err.Error(), "source", source)
+	f.answer(w)
+	return f.result
 }
 
 func (s *Server) count(providerType, result string, start time.Time) {

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -40,7 +39,8 @@ const (
 type Server struct {
 	// Addr is the listen address (--notify-bind-address).
 	Addr string
-	// CertDir, when set, holds tls.crt and tls.key and the server speaks HTTPS.
+	// CertDir, when set, holds tls.crt and tls.key and the server speaks HTTPS. The files are
+	// watched: a renewed certificate is served from the next connection on (see tls.go).
 	CertDir string
 	// Client reads orders through the cache (field index status.outTradeNo) and writes status.
 	Client client.Client
@@ -52,9 +52,20 @@ type Server struct {
 	Log       logr.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// RateLimit and RateBurst bound requests per second per source address (0: the defaults).
+	// RateLimit and RateBurst are each source's failure budget: requests that fail before or
+	// during verification, per second and in a burst, per IPv4 address or IPv6 /64 (0: the
+	// defaults). Beyond it failures are answered 429 and logged in aggregate. Requests that
+	// verify never spend it and are never refused by it (see handleNotify).
 	RateLimit float64
 	RateBurst int
+	// MaxConcurrentVerifications bounds signature verifications under way at once (0:
+	// GOMAXPROCS, at least 2); VerifyWait is how long a request waits for one before the answer
+	// is 503 (0: DefaultVerifyWait).
+	MaxConcurrentVerifications int
+	VerifyWait                 time.Duration
+	// RefusalLogInterval is the period of the aggregated refusal log lines (0:
+	// DefaultRefusalLogInterval).
+	RefusalLogInterval time.Duration
 
 	// listening receives the bound address once the listener is up (tests use port 0).
 	listening     chan string
@@ -62,6 +73,12 @@ type Server struct {
 
 	inflightOnce sync.Once
 	inflightSet  *inflight
+
+	// The flood defence's state, shared by every request: see handleNotify.
+	limitsOnce  sync.Once
+	gateSet     *verifyGate
+	budgetSet   *failureBudget
+	refusalsSet *refusalLog
 }
 
 // recentNotifications bounds the per-replica memory of recorded notifications (about 100 bytes each).
@@ -72,17 +89,31 @@ func (s *Server) inflight() *inflight {
 	return s.inflightSet
 }
 
+func (s *Server) limits() {
+	s.limitsOnce.Do(func() {
+		s.gateSet = newVerifyGate(s.MaxConcurrentVerifications)
+		s.budgetSet = newFailureBudget(s.RateLimit, s.RateBurst)
+		s.refusalsSet = newRefusalLog(s.Log, s.RefusalLogInterval, nil)
+	})
+}
+
+func (s *Server) gate() *verifyGate      { s.limits(); return s.gateSet }
+func (s *Server) budget() *failureBudget { s.limits(); return s.budgetSet }
+func (s *Server) refusals() *refusalLog  { s.limits(); return s.refusalsSet }
+func (s *Server) verifyWait() time.Duration {
+	if s.VerifyWait > 0 {
+		return s.VerifyWait
+	}
+	return DefaultVerifyWait
+}
+
 // NeedLeaderElection is false: every replica serves callbacks.
 func (s *Server) NeedLeaderElection() bool { return false }
 
 // Handler returns the routes: POST /notify/{namespace}/{provider} and GET /healthz.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	limiter := newSourceLimiter(s.RateLimit, s.RateBurst)
-	mux.Handle("POST /notify/{namespace}/{provider}", limiter.wrap(http.HandlerFunc(s.handleNotify), func(r *http.Request) {
-		s.Log.Info("notification refused: rate limit", "remoteAddr", r.RemoteAddr)
-		s.count("unknown", ResultRateLimited, time.Now())
-	}))
+	mux.HandleFunc("POST /notify/{namespace}/{provider}", s.handleNotify)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok"))
@@ -114,12 +145,12 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("callback server: listen on %s: %w", s.Addr, err)
 	}
 	if s.CertDir != "" {
-		cert, err := tls.LoadX509KeyPair(filepath.Join(s.CertDir, "tls.crt"), filepath.Join(s.CertDir, "tls.key"))
+		cfg, err := s.watchCertificate(ctx)
 		if err != nil {
 			_ = l.Close() // never served; the key pair error is the one to report
-			return fmt.Errorf("callback server: loading TLS key pair from %s: %w", s.CertDir, err)
+			return err
 		}
-		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+		srv.TLSConfig = cfg
 		l = tls.NewListener(l, srv.TLSConfig)
 	}
 	s.Log.Info("callback server listening", "address", l.Addr().String(), "tls", s.CertDir != "")
@@ -127,6 +158,13 @@ func (s *Server) Start(ctx context.Context) error {
 	case s.listening <- l.Addr().String():
 	default:
 	}
+
+	// The aggregated refusal lines are written every interval, and once more after the last
+	// request has been answered.
+	logCtx, stopLog := context.WithCancel(context.Background())
+	logDone := make(chan struct{})
+	go func() { s.refusals().run(logCtx); close(logDone) }()
+	defer func() { stopLog(); <-logDone }()
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()

@@ -45,7 +45,9 @@ type Options struct {
 	// NotifyBindAddress is the callback server's address; "0" or "" runs no callback server.
 	NotifyBindAddress string
 	NotifyCertDir     string
-	// NotifyRateLimit and NotifyRateBurst bound callback requests per source address (0: defaults).
+	// NotifyRateLimit and NotifyRateBurst are the callback server's failure budget per source:
+	// failed requests per second and burst before they are answered 429 (0: defaults). Requests
+	// that verify never spend it (webhook.Server.RateLimit).
 	NotifyRateLimit         float64
 	NotifyRateBurst         int
 	MaxConcurrentReconciles int

@@ -40,8 +40,6 @@ func NotifyPath(namespace, name string) string {
 	return "/notify/" + namespace + "/" + name
 }
 
-
-
 // NotifyURL is the URL given to the provider for the PaymentProvider's notifications.
 func NotifyURL(p *v1.PaymentProvider) string {
 	if p.Spec.CallbackBaseURL == "" {
