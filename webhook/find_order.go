@@ -29,14 +29,14 @@ func (s *Server) findOrder(ctx context.Context, pp *v1.PaymentProvider, n provid
 	if err := s.Client.List(ctx, list, client.InNamespace(ns), client.MatchingFields{index.OrderOutTradeNo: n.OutTradeNo}); err != nil {
 		return nil, fmt.Errorf("looking up PaymentOrder with outTradeNo %s in %s: %w", n.OutTradeNo, ns, err)
 	}
-	candidates := ofProvider(list.Items, pp.Name)
+	candidates := ofProvider(list.Items, pp)
 	// The fallback runs when the cache has none of *this provider's* orders: another provider's
 	// order with the same out_trade_no being cached says nothing about whether ours is.
 	if len(candidates) == 0 && s.APIReader != nil {
 		if err := s.APIReader.List(ctx, list, client.InNamespace(ns), client.MatchingFields{index.OrderOutTradeNo: n.OutTradeNo}); err != nil {
 			return nil, fmt.Errorf("looking up PaymentOrder with outTradeNo %s in %s from the API server: %w", n.OutTradeNo, ns, err)
 		}
-		candidates = ofProvider(list.Items, pp.Name)
+		candidates = ofProvider(list.Items, pp)
 	}
 	var match *v1.PaymentOrder
 	for _, o := range candidates {
@@ -56,12 +56,13 @@ func (s *Server) findOrder(ctx context.Context, pp *v1.PaymentProvider, n provid
 	return match, nil
 }
 
-// ofProvider returns the orders whose spec.providerRef names provider (spec is immutable, so this
-// cannot change under us).
-func ofProvider(orders []v1.PaymentOrder, provider string) []*v1.PaymentOrder {
+// ofProvider returns the orders whose spec.providerRef names pp (spec is immutable, so this cannot
+// change under us). A ClusterPaymentProvider has no namespace: its orders are in every namespace,
+// and a namespaced provider of the same name is another account.
+func ofProvider(orders []v1.PaymentOrder, pp *v1.PaymentProvider) []*v1.PaymentOrder {
 	var out []*v1.PaymentOrder
 	for i := range orders {
-		if orders[i].Spec.ProviderRef.Name == provider {
+		if orders[i].UsesProvider(pp) {
 			out = append(out, &orders[i])
 		}
 	}

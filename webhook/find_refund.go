@@ -37,15 +37,15 @@ func (s *Server) findRefund(ctx context.Context, rp *resolver.Resolved, outRefun
 	for i := range list.Items {
 		ref := &list.Items[i]
 		order := &v1.PaymentOrder{}
-		key := client.ObjectKey{Namespace: ns, Name: ref.Spec.OrderRef.Name}
+		key := client.ObjectKey{Namespace: ref.Namespace, Name: ref.Spec.OrderRef.Name}
 		err := s.Client.Get(ctx, key, order)
 		if apierrors.IsNotFound(err) && s.APIReader != nil {
 			err = s.APIReader.Get(ctx, key, order)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("reading PaymentOrder %s of PaymentRefund %s/%s: %w", key, ns, ref.Name, err)
+			return nil, fmt.Errorf("reading PaymentOrder %s of PaymentRefund %s/%s: %w", key, ref.Namespace, ref.Name, err)
 		}
-		if order.Spec.ProviderRef.Name == rp.Spec.Name {
+		if order.UsesProvider(rp.Spec) {
 			return ref, nil
 		}
 	}

@@ -55,6 +55,10 @@ func (s *Server) handleNotify(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	ns, name := r.PathValue("namespace"), r.PathValue("provider")
 	log := s.Log.WithValues("paymentProvider", ns+"/"+name)
+	if ns == resolver.ClusterRoute {
+		// A ClusterPaymentProvider's route: no namespace can be called "_cluster".
+		ns = ""
+	}
 	ctx := r.Context()
 	source := sourceKey(r.RemoteAddr)
 

@@ -31,6 +31,7 @@ func main() {
 	renewDeadline := flag.Duration("leader-election-renew-deadline", 10*time.Second, "How long the leader keeps trying to renew before it gives up leadership (less than the lease duration).")
 	retryPeriod := flag.Duration("leader-election-retry-period", 2*time.Second, "How often candidates try to acquire or renew the lease.")
 	flag.StringVar(&opts.NotifyBindAddress, "notify-bind-address", ":8082", "Address the notification callback server binds to.")
+	flag.StringVar(&opts.ClusterNamespace, "cluster-provider-namespace", manager.DefaultClusterNamespace(), "Namespace of the Secrets (and out_trade_no claims) of ClusterPaymentProviders: the manager's own.")
 	flag.StringVar(&opts.NotifyCertDir, "notify-cert-dir", "", "Directory with tls.crt and tls.key; when set the callback server serves HTTPS.")
 	flag.Float64Var(&opts.NotifyRateLimit, "notify-rate-limit", webhook.DefaultRateLimit, "Failed callback requests (failing signature verification, or failing before it) per second per source (IPv4 address or IPv6 /64) that get the provider's failure answer and a log line; beyond it they are answered 429 and logged in aggregate. Requests that verify are never limited.")
 	flag.IntVar(&opts.NotifyRateBurst, "notify-rate-burst", webhook.DefaultRateBurst, "Burst of failed callback requests per source before --notify-rate-limit applies.")

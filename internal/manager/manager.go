@@ -7,6 +7,7 @@ package manager
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -30,6 +31,9 @@ import (
 
 // Options configures New.
 type Options struct {
+	// ClusterNamespace is the manager's namespace: ClusterPaymentProviders' credentials Secrets and
+	// their claims live there. Empty means DefaultClusterNamespace().
+	ClusterNamespace   string
 	MetricsBindAddress string
 	Metrics            metricsserver.Options
 	ProbeBindAddress   string
@@ -120,23 +124,29 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 	if err := index.Setup(context.Background(), mgr.GetFieldIndexer()); err != nil {
 		return nil, fmt.Errorf("registering field indexes: %w", err)
 	}
-	res := &resolver.Resolver{Reader: mgr.GetClient(), Configure: opts.ProviderConfig}
+	if opts.ClusterNamespace == "" {
+		opts.ClusterNamespace = DefaultClusterNamespace()
+	}
+	res := &resolver.Resolver{Reader: mgr.GetClient(), Configure: opts.ProviderConfig, ClusterSecretNamespace: opts.ClusterNamespace}
+	recorder := mgr.GetEventRecorder("kubepay-controller")
 	if err := (&controllers.PaymentOrderReconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Resolver: res, Recorder: mgr.GetEventRecorder("kubepay-controller"),
-		Now: opts.Now, MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), ClusterNamespace: opts.ClusterNamespace, Resolver: res,
+		Recorder: recorder, Now: opts.Now, MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up PaymentOrder controller: %w", err)
 	}
 	if err := (&controllers.PaymentRefundReconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Resolver: res, Recorder: mgr.GetEventRecorder("kubepay-controller"),
-		Now: opts.Now, MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), ClusterNamespace: opts.ClusterNamespace, Resolver: res,
+		Recorder: recorder, Now: opts.Now, MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up PaymentRefund controller: %w", err)
 	}
-	if err := (&controllers.PaymentProviderReconciler{
-		Client: mgr.GetClient(), Resolver: res, Recorder: mgr.GetEventRecorder("kubepay-controller"),
-	}).SetupWithManager(mgr); err != nil {
-		return nil, fmt.Errorf("setting up PaymentProvider controller: %w", err)
+	for _, cluster := range []bool{false, true} {
+		if err := (&controllers.PaymentProviderReconciler{
+			Client: mgr.GetClient(), Resolver: res, Recorder: recorder, Cluster: cluster, ClusterNamespace: opts.ClusterNamespace,
+		}).SetupWithManager(mgr); err != nil {
+			return nil, fmt.Errorf("setting up provider controller (cluster %v): %w", cluster, err)
+		}
 	}
 	m := &Manager{Manager: mgr}
 	if opts.NotifyBindAddress != "0" && opts.NotifyBindAddress != "" {
@@ -151,4 +161,13 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 		}
 	}
 	return m, nil
+}
+
+// DefaultClusterNamespace is the namespace the manager runs in (POD_NAMESPACE, set by the
+// Deployment from the downward API), else kubepay-system.
+func DefaultClusterNamespace() string {
+	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+		return ns
+	}
+	return "kubepay-system"
 }
