@@ -7,6 +7,7 @@ package argocd_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
+	"sigs.k8s.io/yaml"
 
 	v1 "github.com/kubepay/kubepay/api/v1alpha1"
 )
@@ -234,5 +236,93 @@ func TestScriptsUseOnlyWhatArgoCDOpens(t *testing.T) {
 func TestClusterPaymentProviderScriptIsPaymentProviders(t *testing.T) {
 	if readScript(t, "ClusterPaymentProvider") != readScript(t, "PaymentProvider") {
 		t.Errorf("%s differs from %s; they must be the same script", scriptPath("ClusterPaymentProvider"), scriptPath("PaymentProvider"))
+	}
+}
+
+// healthKeyPrefix starts the argocd-cm key of a kubepay health check.
+const healthKeyPrefix = "resource.customizations.health.kubepay.io_"
+
+// healthKeys collects the kubepay health-check keys anywhere in a parsed YAML document (a
+// ConfigMap's data, a Helm chart's configs.cm, ...).
+func healthKeys(v any, found map[string]any) {
+	switch v := v.(type) {
+	case map[string]any:
+		for key, item := range v {
+			if strings.HasPrefix(key, healthKeyPrefix) {
+				found[strings.TrimPrefix(key, healthKeyPrefix)] = item
+				continue
+			}
+			healthKeys(item, found)
+		}
+	case []any:
+		for _, item := range v {
+			healthKeys(item, found)
+		}
+	}
+}
+
+// yamlBlocks are the ```yaml fenced blocks of a Markdown text.
+func yamlBlocks(markdown string) []string {
+	var blocks []string
+	var cur []string
+	in := false
+	for line := range strings.SplitSeq(markdown, "\n") {
+		switch {
+		case !in && strings.TrimSpace(line) == "```yaml":
+			in, cur = true, nil
+		case in && strings.TrimSpace(line) == "```":
+			in = false
+			blocks = append(blocks, strings.Join(cur, "\n")+"\n")
+		case in:
+			cur = append(cur, line)
+		}
+	}
+	return blocks
+}
+
+// TestSnippetsAreTheScripts: the argocd-cm snippets people copy (README.md's and argocd-cm.yaml)
+// carry exactly the shipped scripts, for every kind, so neither can drift from what is tested.
+func TestSnippetsAreTheScripts(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm, err := os.ReadFile("argocd-cm.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	snippets := map[string]string{"argocd-cm.yaml": string(cm)}
+	for i, block := range yamlBlocks(string(readme)) {
+		snippets[fmt.Sprintf("README.md yaml block %d", i+1)] = block
+	}
+	withKeys := 0
+	for where, text := range snippets {
+		var doc any
+		if err := yaml.Unmarshal([]byte(text), &doc); err != nil {
+			t.Errorf("%s does not parse as YAML: %v", where, err)
+			continue
+		}
+		found := map[string]any{}
+		healthKeys(doc, found)
+		if len(found) == 0 {
+			continue
+		}
+		withKeys++
+		for _, kind := range kinds {
+			got, ok := found[kind]
+			switch {
+			case !ok:
+				t.Errorf("%s has no %s%s", where, healthKeyPrefix, kind)
+			case got != readScript(t, kind):
+				t.Errorf("%s: %s%s is not %s; copy the script into it (indented four spaces)", where, healthKeyPrefix, kind, scriptPath(kind))
+			}
+			delete(found, kind)
+		}
+		for kind := range found {
+			t.Errorf("%s has %s%s, for which no script is shipped", where, healthKeyPrefix, kind)
+		}
+	}
+	if withKeys < 2 {
+		t.Errorf("found the health-check keys in %d snippet(s), want argocd-cm.yaml and README.md's", withKeys)
 	}
 }
