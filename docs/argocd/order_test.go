@@ -13,7 +13,7 @@ func orderObject(t *testing.T, s v1.PaymentOrderStatus) map[string]any {
 	t.Helper()
 	o := &v1.PaymentOrder{
 		ObjectMeta: metav1.ObjectMeta{Name: "coffee-order-1001", Namespace: "shop", Generation: generation},
-		Spec: v1.PaymentOrderSpec{ProviderRef: v1.LocalObjectReference{Name: "sandbox"}, Amount: "25.00", Currency: "CNY",
+		Spec: v1.PaymentOrderSpec{ProviderRef: v1.ProviderReference{Name: "sandbox"}, Amount: "25.00", Currency: "CNY",
 			Channel: "sandbox", Subject: "Flat white"},
 		Status: s,
 	}
@@ -117,10 +117,10 @@ func TestPaymentOrderHealth(t *testing.T) {
 			writtenOrder(t, v1.PaymentOrderStatus{Phase: v1.PhaseExpired, Conditions: conds(ready(T, v1.ReasonExpired, "expired")),
 				LatePayments: late(lateRefundName, false), Refunds: reserved(lateRefundName, "txn_late_1")}),
 			"Progressing", "RefundProcessing", true},
-		{"late payment, refund by hand in flight", "with latePayments: Record a person refunds the late money with a PaymentRefund of their own; kubepay counts only its own refunds as giving it back, so the order stays Stalled until that refund succeeds",
+		{"late payment, refund by hand in flight", "with latePayments: Record a person refunds the late money with a PaymentRefund of their own (spec.latePaymentID); its reservation on the order is the refund at work",
 			writtenOrder(t, v1.PaymentOrderStatus{Phase: v1.PhaseExpired, Conditions: conds(ready(T, v1.ReasonExpired, "expired")),
 				LatePayments: late("", false), Refunds: reserved("give-back-1", "txn_late_1")}),
-			"Degraded", "Stalled (LatePayment)", true},
+			"Progressing", "RefundProcessing", true},
 		{"late payment, refunded", "the late money went back: nothing is left to do",
 			writtenOrder(t, v1.PaymentOrderStatus{Phase: v1.PhaseExpired, Conditions: conds(ready(T, v1.ReasonExpired, "expired")), LatePayments: late(lateRefundName, true)}),
 			"Healthy", "Expired", true},

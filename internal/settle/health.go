@@ -40,8 +40,11 @@ func OrderHealth(s *v1.PaymentOrderStatus, generation int64, now time.Time) {
 	case meta.IsStatusConditionTrue(s.Conditions, v1.ConditionCloseBlocked):
 		c := meta.FindStatusCondition(s.Conditions, v1.ConditionCloseBlocked)
 		stalled = condition{c.Reason, c.Message}
+	case lateRefundFailed(s):
+		c := meta.FindStatusCondition(s.Conditions, v1.ConditionLatePayment)
+		stalled = condition{v1.ReasonRefundFailed, c.Message}
 	case unrefundedLateWithoutRefund(s):
-		stalled = condition{v1.ReasonLatePayment, "money arrived for this closed order and no refund gives it back; refund it or release the record"}
+		stalled = condition{v1.ReasonLatePayment, "money arrived for this closed order and no refund gives it back: create a PaymentRefund with spec.latePaymentID"}
 	case s.Phase == "" || s.Phase == v1.PhasePending:
 		reconciling = condition{v1.ReasonCreating, "creating the payment at the provider"}
 		if retryReasons[readyReason] {
@@ -157,14 +160,28 @@ func reasonOfRefund(s *v1.PaymentRefundStatus) string {
 	return v1.ReasonRefundFailed
 }
 
-// unrefundedLateWithoutRefund: money nobody wants that no refund is giving back.
+// unrefundedLateWithoutRefund: money nobody wants that no refund is giving back (none created for
+// it, none reserved on it).
 func unrefundedLateWithoutRefund(s *v1.PaymentOrderStatus) bool {
 	for _, lp := range s.LatePayments {
-		if !lp.Refunded && lp.Refund == "" {
+		if lp.Refunded || lp.Refund != "" {
+			continue
+		}
+		reserved := false
+		for _, r := range s.Refunds {
+			reserved = reserved || (r.LatePaymentID == lp.ID && r.State == v1.RefundReserved)
+		}
+		if !reserved {
 			return true
 		}
 	}
 	return false
+}
+
+// lateRefundFailed: the refund of a late payment failed and nothing else is giving it back.
+func lateRefundFailed(s *v1.PaymentOrderStatus) bool {
+	c := meta.FindStatusCondition(s.Conditions, v1.ConditionLatePayment)
+	return c != nil && c.Status == metav1.ConditionTrue && c.Reason == v1.ReasonRefundFailed && !refundInFlight(s)
 }
 
 func refundInFlight(s *v1.PaymentOrderStatus) bool {

@@ -191,12 +191,19 @@ func refundable(cur v1.PaymentOrderStatus, latePaymentID string) (int64, error) 
 	return 0, fmt.Errorf("%w: it records no late payment %q", ErrOrderNotPaid, latePaymentID)
 }
 
-// Release frees a reservation whose refund failed. Committed refunds are never released.
+// Release frees a reservation whose refund failed. Committed refunds are never released. A
+// failed refund of a late payment leaves that money with nobody to give it back: the LatePayment
+// condition says so (reason RefundFailed), for a person to act.
 func Release(cur v1.PaymentOrderStatus, name string) v1.PaymentOrderStatus {
 	for i, r := range cur.Refunds {
 		if r.Name == name && r.State == v1.RefundReserved {
 			next := *cur.DeepCopy()
 			next.Refunds = append(next.Refunds[:i], next.Refunds[i+1:]...)
+			if r.LatePaymentID != "" {
+				meta.SetStatusCondition(&next.Conditions, metav1.Condition{Type: v1.ConditionLatePayment, Status: metav1.ConditionTrue,
+					Reason: v1.ReasonRefundFailed, LastTransitionTime: metav1.Now(),
+					Message: fmt.Sprintf("refund %s of late payment %s failed; the money is still to be given back", r.Name, r.LatePaymentID)})
+			}
 			return next
 		}
 	}

@@ -47,7 +47,7 @@ func checkErr(t *testing.T, why string, err error, w errWant) {
 	// makes the controller act (give up on a payment, settle it, wait for its expiry, refuse a
 	// refund), so one wrapped by mistake is as wrong as a wrong status.
 	for _, claim := range []error{providers.ErrNotFound, providers.ErrAlreadyPaid, providers.ErrPayableUntilExpiry, providers.ErrRefundExceedsPayment, providers.ErrCredentials} {
-		if claim != w.is && errors.Is(err, claim) {
+		if !errors.Is(claim, w.is) && errors.Is(err, claim) {
 			t.Errorf("%s: %v must not claim %q", why, err, claim)
 		}
 	}

@@ -177,7 +177,7 @@ func (c *Client) refundRefused(ctx context.Context, op, what string, req provide
 	}
 	switch a.SubCode {
 	case subRefundAmountNotEqualTotal, subRefundFeeErr, subRefundFeeError:
-		return providers.Refund{}, providers.Terminal(op, a.SubCode, fmt.Errorf("%w: %v", providers.ErrRefundExceedsPayment, err))
+		return providers.Refund{}, providers.Terminal(op, a.SubCode, fmt.Errorf("%w: %w", providers.ErrRefundExceedsPayment, err))
 	}
 	return providers.Refund{}, err
 }

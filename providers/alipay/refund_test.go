@@ -112,12 +112,12 @@ func TestRefund(t *testing.T) {
 		{name: "seller balance", why: "ACQ.SELLER_BALANCE_NOT_ENOUGH is terminal: nothing moved, and the reason says why", req: func() providers.RefundRequest { return refundReq("r_1", "1.00", 100) },
 			faults: []fakegateway.Fault{{Code: "40004", SubCode: "ACQ.SELLER_BALANCE_NOT_ENOUGH"}}, err: errWant{code: "ACQ.SELLER_BALANCE_NOT_ENOUGH"}},
 		{name: "finished", why: "a TRADE_FINISHED trade is past its refund period: ACQ.TRADE_HAS_FINISHED, terminal",
-			setup: func(t *testing.T, g *fakegateway.Gateway, _ providers.Provider) {
+			setup: func(_ *testing.T, g *fakegateway.Gateway, _ providers.Provider) {
 				g.AddTrade(fakegateway.Trade{OutTradeNo: "otn_paid", TradeNo: "2026031422001000000000000001", Status: fakegateway.TradeFinished, TotalAmount: "10.50"})
 			},
 			req: func() providers.RefundRequest { return refundReq("r_1", "1.00", 100) }, err: errWant{code: "ACQ.TRADE_HAS_FINISHED"}},
 		{name: "unpaid", why: "nothing was paid: ACQ.TRADE_STATUS_ERROR, terminal",
-			setup: func(t *testing.T, g *fakegateway.Gateway, _ providers.Provider) { openTrade(g, "otn_paid") },
+			setup: func(_ *testing.T, g *fakegateway.Gateway, _ providers.Provider) { openTrade(g, "otn_paid") },
 			req:   func() providers.RefundRequest { return refundReq("r_1", "1.00", 100) }, err: errWant{code: "ACQ.TRADE_STATUS_ERROR"}},
 		{name: "no trade", why: "a signed ACQ.TRADE_NOT_EXIST is ErrNotFound", req: func() providers.RefundRequest {
 			r := refundReq("r_1", "1.00", 100)
@@ -258,7 +258,7 @@ func TestConcurrentRefundsThroughTheClient(t *testing.T) {
 // TestQueryRefund: alipay.trade.fastpay.refund.query's answers and what each becomes.
 func TestQueryRefund(t *testing.T) {
 	t.Parallel()
-	made := func(t *testing.T, g *fakegateway.Gateway, c providers.Provider) {
+	made := func(t *testing.T, _ *fakegateway.Gateway, c providers.Provider) {
 		mustRefund(t, c, refundReq("r_1", "3.00", 300))
 	}
 	tests := []struct {

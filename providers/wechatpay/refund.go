@@ -156,7 +156,7 @@ func (c *Client) refundRefused(ctx context.Context, op, what string, req provide
 	var e apiError
 	_ = json.Unmarshal(r.body, &e)
 	if code == codeInvalidRequest && exceedsRefundable(e.Message) {
-		return providers.Refund{}, providers.Terminal(op, code, fmt.Errorf("%w: %v", providers.ErrRefundExceedsPayment, err))
+		return providers.Refund{}, providers.Terminal(op, code, fmt.Errorf("%w: %w", providers.ErrRefundExceedsPayment, err))
 	}
 	return providers.Refund{}, err
 }

@@ -110,7 +110,7 @@ func TestRefund(t *testing.T) {
 			r.OutTradeNo, r.ProviderPaymentID = "otn-none", "otn-none"
 			return r
 		}, err: errWant{is: providers.ErrNotFound, code: "RESOURCE_NOT_EXISTS"}},
-		{name: "unpaid order", why: "WeChat Pay answers RESOURCE_NOT_EXISTS for an order never paid", setup: func(t *testing.T, g *fakegateway.Gateway, _ providers.Provider) { notPaid(g, "otn-paid") },
+		{name: "unpaid order", why: "WeChat Pay answers RESOURCE_NOT_EXISTS for an order never paid", setup: func(_ *testing.T, g *fakegateway.Gateway, _ providers.Provider) { notPaid(g, "otn-paid") },
 			req: func() providers.RefundRequest { return refundReq("r-1", 100) }, err: errWant{is: providers.ErrNotFound, code: "RESOURCE_NOT_EXISTS"}},
 		{name: "system error", why: "500 SYSTEM_ERROR asks for the same request again", req: func() providers.RefundRequest { return refundReq("r-1", 100) },
 			faults: []fakegateway.Fault{{Status: http.StatusInternalServerError, Code: "SYSTEM_ERROR"}}, err: errWant{retryable: true, code: "SYSTEM_ERROR"}},

@@ -105,11 +105,20 @@ if type(status.latePayments) == "table" then
   for _, lp in ipairs(status.latePayments) do
     if type(lp) == "table" and lp.refunded ~= true then
       local what = tostring(lp.amount) .. " (payment " .. tostring(lp.id) .. ")"
-      if lp.refund == nil or lp.refund == "" then
-        return done("Degraded", "LatePayment: " .. what .. " arrived after the order closed and no PaymentRefund gives it back; refund it or release the record")
+      local refund = lp.refund
+      if (refund == nil or refund == "") and type(status.refunds) == "table" then
+        -- A refund a person created for it (spec.latePaymentID), reserved on the order.
+        for _, r in ipairs(status.refunds) do
+          if type(r) == "table" and r.latePaymentID == lp.id and r.state == "Reserved" then
+            refund = r.name
+          end
+        end
+      end
+      if refund == nil or refund == "" then
+        return done("Degraded", "LatePayment: " .. what .. " arrived after the order closed and no PaymentRefund gives it back; create one with spec.latePaymentID")
       end
       if lateRefunding == nil then
-        lateRefunding = "LatePayment: " .. what .. " arrived after the order closed; PaymentRefund " .. tostring(lp.refund) .. " gives it back (see that refund's health)"
+        lateRefunding = "LatePayment: " .. what .. " arrived after the order closed; PaymentRefund " .. tostring(refund) .. " gives it back (see that refund's health)"
       end
     end
   end
