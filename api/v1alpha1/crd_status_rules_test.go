@@ -178,3 +178,81 @@ func TestLateColumn(t *testing.T) {
 		t.Fatalf("kubectl get pord does not show the late payment:\n%s", out)
 	}
 }
+
+// TestExpiresAfterBounds: the expiry a provider is given is a real duration within what the
+// providers take.
+func TestExpiresAfterBounds(t *testing.T) {
+	ns := env.Namespace(t)
+	tests := []struct {
+		value string
+		why   string
+		ok    bool
+	}{
+		{"30m", "the default, written out", true},
+		{"90s", "seconds are fine for short checkouts (and tests)", true},
+		{"168h", "the longest kubepay accepts", true},
+		{"0s", "an order that is expired at creation cannot be paid", false},
+		{"200h", "longer than any provider keeps a payment open", false},
+		{"soon", "not a duration", false},
+	}
+	for i, tt := range tests {
+		t.Run(tt.value, func(t *testing.T) {
+			// Unstructured, so an invalid duration reaches the API server as written.
+			raw := map[string]any{}
+			u := &unstructured.Unstructured{}
+			u.SetGroupVersionKind(v1.GroupVersion.WithKind("PaymentOrder"))
+			u.SetNamespace(ns)
+			u.SetName("exp-" + string(rune('a'+i)))
+			raw["providerRef"] = map[string]any{"name": "sandbox"}
+			raw["amount"], raw["currency"], raw["channel"], raw["subject"], raw["expiresAfter"] = "1.00", "CNY", "sandbox", "s", tt.value
+			u.Object["spec"] = raw
+			err := env.Client.Create(t.Context(), u)
+			if tt.ok != (err == nil) {
+				t.Fatalf("%s: expiresAfter %q: create error %v, want accepted=%v", tt.why, tt.value, err, tt.ok)
+			}
+			if err != nil && !strings.Contains(err.Error(), "expiresAfter") {
+				t.Fatalf("refusal does not name expiresAfter: %v", err)
+			}
+		})
+	}
+}
+
+// TestKubectlExplainDescribesFields: `kubectl explain` answers what a platform team asks first.
+func TestKubectlExplainDescribesFields(t *testing.T) {
+	user, err := env.Env.AddUser(envtest.User{Name: "explainer", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubectl, err := user.Kubectl()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		field string
+		why   string
+		want  []string
+	}{
+		{"paymentorder.spec.channel", "which channel goes with which provider", []string{"Stripe", "alipay_page", "wechat_h5", "payerClientIP"}},
+		{"paymentorder.spec.expiresAfter", "the format and bounds of expiresAfter", []string{"30m", "168h", "Stripe"}},
+		{"paymentorder.spec.payerClientIP", "the field h5 needs", []string{"h5"}},
+		{"paymentorder.spec.providerRef.kind", "how to name a shared account", []string{"ClusterPaymentProvider"}},
+		{"paymentorder.status.latePayments", "where money nobody wanted is recorded", []string{"refunded"}},
+		{"paymentrefund.spec.amount", "what a refund may give back", []string{"exceed"}},
+		{"clusterpaymentprovider.spec.credentialsSecretRef", "where a shared account's Secret lives", []string{"manager's namespace"}},
+		{"paymentprovider.spec.latePayments", "what happens to late money", []string{"Refund", "Record"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.field, func(t *testing.T) {
+			stdout, stderr, err := kubectl.Run("explain", tt.field)
+			if err != nil {
+				t.Fatalf("kubectl explain %s: %v\n%s", tt.field, err, readAll(stderr))
+			}
+			out := readAll(stdout)
+			for _, w := range tt.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("%s: kubectl explain %s does not mention %q:\n%s", tt.why, tt.field, w, out)
+				}
+			}
+		})
+	}
+}

@@ -70,7 +70,10 @@ type PaymentOrderSpec struct {
 	// +required
 	Currency string `json:"currency"`
 
-	// channel is the provider-specific payment method.
+	// channel is the payment method, which must be one the provider offers: sandbox (sandbox
+	// providers); card (Stripe: a Checkout Session); alipay_page (Alipay desktop web) or
+	// alipay_wap (Alipay mobile web); wechat_native (WeChat Pay QR code) or wechat_h5 (WeChat Pay
+	// mobile browser, which also needs payerClientIP).
 	// +kubebuilder:validation:Enum=sandbox;card;alipay_wap;alipay_page;wechat_native;wechat_h5
 	// +required
 	Channel string `json:"channel"`
@@ -99,8 +102,13 @@ type PaymentOrderSpec struct {
 	// +optional
 	ReturnURL string `json:"returnURL,omitempty"`
 
-	// expiresAfter is how long after creation an unpaid order is closed (default 30m).
+	// expiresAfter is how long after creation an unpaid order is closed at the provider: a Go
+	// duration such as "30m", "2h" or "90s" (default 30m), from 1s to 168h. Providers have their
+	// own ceilings: Stripe sessions live at most 24h (kubepay asks for expiresAfter + 31m, so keep
+	// Stripe orders under 23h29m); Alipay and WeChat Pay take the time as the payment's
+	// time_expire.
 	// +kubebuilder:default="30m"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('168h')",message="expiresAfter must be a duration from 1s to 168h, e.g. 30m"
 	// +optional
 	ExpiresAfter *metav1.Duration `json:"expiresAfter,omitempty"`
 
