@@ -313,16 +313,32 @@ func queryMax(p *v1.PaymentProvider) time.Duration {
 	return max(DefaultQueryMax, queryInitial(p))
 }
 
-// settled looks after a terminal order: only unwanted money (late payments) still needs kubepay,
-// to create the refunds that give it back.
+// settled looks after a terminal order: unwanted money (late payments) still needs kubepay, to
+// create the refunds that give it back; an order with nothing left to do is labelled settled and
+// leaves the cache (settle.MarkSettled).
 func (r *PaymentOrderReconciler) settled(ctx context.Context, order *v1.PaymentOrder) (ctrl.Result, error) {
 	if len(order.Status.LatePayments) == 0 {
+		if _, err := settle.MarkSettled(ctx, r.Client, order); err != nil {
+			if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+				return ctrl.Result{RequeueAfter: time.Second}, nil
+			}
+			return ctrl.Result{}, err
+		}
 		return ctrl.Result{}, nil
 	}
 	status := *order.Status.DeepCopy()
 	changed, err := r.refundUnwanted(ctx, order, &status)
-	if err != nil || !changed {
+	if err != nil {
 		return ctrl.Result{}, err
+	}
+	if !changed {
+		if _, err := settle.MarkSettled(ctx, r.Client, order); err != nil {
+			if apierrors.IsConflict(err) {
+				return ctrl.Result{RequeueAfter: time.Second}, nil
+			}
+			return ctrl.Result{}, err
+		}
+		return ctrl.Result{}, nil
 	}
 	settle.OrderHealth(&status, order.Generation, r.now())
 	updated := order.DeepCopy()

@@ -33,14 +33,19 @@ func (r *PaymentRefundReconciler) reserve(ctx context.Context, order *v1.Payment
 		next, err := statemachine.Reserve(o.Status, res, o.Spec.Currency)
 		return next, err == nil && !equality.Semantic.DeepEqual(next, o.Status), err
 	}, func(o *v1.PaymentOrder) { written = o })
-	return written, err
+	if err != nil {
+		return nil, err
+	}
+	// A reserved order is not settled any more: back into the cache, with its finalizer, so its
+	// deletion waits for the refund.
+	return written, settle.Reopen(ctx, r.Client, r.APIReader, written)
 }
 
 // book counts a settled refund on its order: a success is committed (refundedAmount, phase, the
 // late payment it gave back), a failure's reservation released. Idempotent.
 func (r *PaymentRefundReconciler) book(ctx context.Context, ref *v1.PaymentRefund) error {
 	order := &v1.PaymentOrder{}
-	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Spec.OrderRef.Name}, order); err != nil {
+	if err := settle.GetOrder(ctx, r.Client, r.APIReader, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Spec.OrderRef.Name}, order); err != nil {
 		return client.IgnoreNotFound(err)
 	}
 	now := r.now()
@@ -139,7 +144,7 @@ func (r *PaymentRefundReconciler) finalizeRefund(ctx context.Context, ref *v1.Pa
 // ClusterPaymentProvider's): owned claims go with their owner.
 func (r *PaymentRefundReconciler) releaseClaim(ctx context.Context, ref *v1.PaymentRefund) error {
 	order := &v1.PaymentOrder{}
-	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Spec.OrderRef.Name}, order); err != nil {
+	if err := settle.GetOrder(ctx, r.Client, r.APIReader, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Spec.OrderRef.Name}, order); err != nil {
 		return client.IgnoreNotFound(err)
 	}
 	return claimer{r.Client, r.APIReader}.release(ctx, claimOutRefundNo, scopeOf(order, r.ClusterNamespace), ref.Status.OutRefundNo, string(ref.UID))
@@ -147,7 +152,7 @@ func (r *PaymentRefundReconciler) releaseClaim(ctx context.Context, ref *v1.Paym
 
 func (r *PaymentRefundReconciler) reservedOnOrder(ctx context.Context, ref *v1.PaymentRefund) bool {
 	order := &v1.PaymentOrder{}
-	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Spec.OrderRef.Name}, order); err != nil {
+	if err := settle.GetOrder(ctx, r.Client, r.APIReader, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Spec.OrderRef.Name}, order); err != nil {
 		return false
 	}
 	for _, res := range order.Status.Refunds {

@@ -92,7 +92,7 @@ func (s *refundSync) run(ctx context.Context) (ctrl.Result, error) {
 		return ctrl.Result{}, nil
 	}
 	order := &v1.PaymentOrder{}
-	if err := s.r.Client.Get(ctx, client.ObjectKey{Namespace: s.refund.Namespace, Name: s.refund.Spec.OrderRef.Name}, order); err != nil {
+	if err := settle.GetOrder(ctx, s.r.Client, s.r.APIReader, client.ObjectKey{Namespace: s.refund.Namespace, Name: s.refund.Spec.OrderRef.Name}, order); err != nil {
 		if !apierrors.IsNotFound(err) {
 			return ctrl.Result{}, fmt.Errorf("reading the order of PaymentRefund %s/%s: %w", s.refund.Namespace, s.refund.Name, err)
 		}

@@ -120,7 +120,8 @@ func (s *Server) decideAndWrite(ctx context.Context, rp *resolver.Resolved, orde
 		return ResultError, fmt.Errorf("PaymentOrder %s/%s: %w", order.Namespace, order.Name, err)
 	}
 	if !changed {
-		return ResultDuplicate, nil
+		// A redelivery also repairs an order left labelled settled by a reopen that failed.
+		return ResultDuplicate, settle.Reopen(ctx, s.Client, s.APIReader, order)
 	}
 	next.ObservedGeneration = order.Status.ObservedGeneration
 	settle.NotePaidWhileDeleting(order, &next, now)
@@ -134,6 +135,11 @@ func (s *Server) decideAndWrite(ctx context.Context, rp *resolver.Resolved, orde
 	}
 	last := next.History[len(next.History)-1]
 	emit.Transitions(updated, []v1.Transition{last})
+	// A late payment on a settled order (read from the API server) makes it unsettled: status
+	// first, then the label, so the controller cannot label it back in between.
+	if err := settle.Reopen(ctx, s.Client, s.APIReader, updated); err != nil {
+		return ResultError, err
+	}
 	if last.Reason == v1.ReasonLatePayment {
 		return ResultLatePayment, nil
 	}

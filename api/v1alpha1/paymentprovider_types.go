@@ -120,6 +120,21 @@ type PaymentProviderSpec struct {
 	// +kubebuilder:default=Refund
 	// +optional
 	LatePayments LatePaymentPolicy `json:"latePayments,omitempty"`
+
+	// retention deletes this provider's settled orders, and their refunds, some time after they
+	// settled, so etcd does not grow with history. Off when unset. Keep a record elsewhere first
+	// (docs/scaling.md says how).
+	// +optional
+	Retention *RetentionSettings `json:"retention,omitempty"`
+}
+
+// RetentionSettings says how long settled orders stay.
+type RetentionSettings struct {
+	// settledOrderTTL is how long after an order settled (terminal, no refund in flight, no late
+	// payment left to give back) it is deleted with its refunds; at least 1h, e.g. "720h".
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1h')",message="settledOrderTTL must be at least 1h"
+	// +optional
+	SettledOrderTTL *metav1.Duration `json:"settledOrderTTL,omitempty"`
 }
 
 // LatePaymentPolicy is what to do with money nobody wants.

@@ -19,6 +19,11 @@ const (
 	AnnotationClaimOrder = "kubepay.io/holder"
 	AnnotationOutTradeNo = "kubepay.io/number"
 
+	// LabelSettled marks a settled PaymentOrder (terminal, no refund in flight, no late payment
+	// left to give back): the manager's cache leaves such orders out, so its memory follows the
+	// orders that can still move money.
+	LabelSettled = "kubepay.io/settled"
+
 	// LabelOrder names, on a PaymentRefund kubepay creates, the order whose money it gives back.
 	LabelOrder = "kubepay.io/order"
 

@@ -90,6 +90,10 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 	}
 	// Only labelled Secrets enter the cache, so the manager never holds the cluster's other Secrets.
 	credentials := labels.SelectorFromSet(labels.Set{v1.LabelCredentials: "true"})
+	notSettled, err := labels.Parse(v1.LabelSettled + "!=true")
+	if err != nil {
+		return nil, fmt.Errorf("building the settled-order selector: %w", err)
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme.New(),
 		Metrics:                 opts.Metrics,
@@ -112,9 +116,12 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 			return opts.WrapClient(c), nil
 		},
 		Cache: cache.Options{
-			DefaultTransform: cache.TransformStripManagedFields(),
+			DefaultTransform: trimForCache,
 			ByObject: map[client.Object]cache.ByObject{
 				&corev1.Secret{}: {Label: credentials},
+				// Settled orders leave the cache: memory follows the orders that can still move
+				// money (see internal/settle/label.go).
+				&v1.PaymentOrder{}: {Label: notSettled},
 			},
 		},
 	})
