@@ -3,11 +3,14 @@ package helm
 import (
 	"strings"
 	"testing"
+
+	"github.com/kubepay/kubepay/internal/testenv"
 )
 
 // TestChartLints runs `helm lint --strict` (warnings fail too) on the chart with its defaults and
 // with every option on.
 func TestChartLints(t *testing.T) {
+	testenv.SkipIfShort(t)
 	for _, tc := range []struct {
 		name string
 		args []string

@@ -16,6 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/yaml"
+
+	"github.com/kubepay/kubepay/internal/testenv"
 )
 
 const (
@@ -105,7 +107,9 @@ func TestChartDefaults(t *testing.T) {
 	}
 	auth := typed[rbacv1.ClusterRole](t, findNamed(objs, "ClusterRole", "kubepay-metrics-auth-role"))
 	for _, want := range []string{"tokenreviews", "subjectaccessreviews"} {
-		if !slices.ContainsFunc(auth.Rules, func(r rbacv1.PolicyRule) bool { return slices.Contains(r.Resources, want) && slices.Contains(r.Verbs, "create") }) {
+		if !slices.ContainsFunc(auth.Rules, func(r rbacv1.PolicyRule) bool {
+			return slices.Contains(r.Resources, want) && slices.Contains(r.Verbs, "create")
+		}) {
 			t.Errorf("the metrics-auth ClusterRole cannot create %s", want)
 		}
 	}
@@ -242,6 +246,7 @@ func TestChartAllOptionsOn(t *testing.T) {
 // TestChartValueCombinations covers the values that change what is rendered, and the ones the
 // chart refuses with a message rather than render something broken.
 func TestChartValueCombinations(t *testing.T) {
+	testenv.SkipIfShort(t)
 	t.Run("one replica has no PodDisruptionBudget", func(t *testing.T) {
 		objs := objects(t, render(t, "--set", "replicaCount=1"))
 		if n := len(kinds(objs, "PodDisruptionBudget")); n != 0 {
