@@ -244,7 +244,8 @@ func TestChartAllOptionsOn(t *testing.T) {
 }
 
 // TestChartValueCombinations covers the values that change what is rendered, and the ones the
-// chart refuses with a message rather than render something broken.
+// chart (its templates or values.schema.json) refuses with a message rather than render something
+// broken.
 func TestChartValueCombinations(t *testing.T) {
 	testenv.SkipIfShort(t)
 	t.Run("one replica has no PodDisruptionBudget", func(t *testing.T) {
@@ -303,7 +304,10 @@ func TestChartValueCombinations(t *testing.T) {
 		{"callback TLS without a Secret", []string{"callback.tls.enabled=true"}, "callback.tls.enabled needs callback.tls.secretName or callback.tls.certManager.enabled"},
 		{"Certificate without an issuer", []string{"callback.tls.enabled=true", "callback.tls.certManager.enabled=true"}, "callback.tls.certManager.issuerRef is required"},
 		{"ServiceMonitor without metrics", []string{"serviceMonitor.enabled=true", "metrics.enabled=false"}, "serviceMonitor.enabled needs metrics.enabled"},
-		{"unknown anti-affinity preset", []string{"podAntiAffinity=sometimes"}, "podAntiAffinity must be soft, hard or empty"},
+		{"unknown anti-affinity preset", []string{"podAntiAffinity=sometimes"}, "at '/podAntiAffinity': value must be one of 'soft', 'hard', ''"},
+		{"a misspelt value (values.schema.json)", []string{"replicas=3"}, "additional properties 'replicas' not allowed"},
+		{"a digest that is not sha256", []string{"image.digest=latest"}, "/image/digest"},
+		{"a callback base URL with a query", []string{"callback.baseURL=https://pay.example.com/?x=1"}, "/callback/baseURL"},
 	} {
 		t.Run("refuses "+tc.name, func(t *testing.T) {
 			args := []string{"template", release, "charts/kubepay", "--namespace", namespace}
