@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -127,6 +128,19 @@ func compareManager(t *testing.T, chart, config *appsv1.Deployment) {
 	for _, s := range same {
 		if !reflect.DeepEqual(s.chart, s.config) {
 			t.Errorf("manager Deployment %s: chart %s, config/default %s", s.what, js(s.chart), js(s.config))
+		}
+	}
+	// Every environment variable config/ sets (POD_NAMESPACE, ...) the chart sets alike; the chart
+	// may add the user's (manager.env).
+	for _, want := range kc.Env {
+		i := slices.IndexFunc(cc.Env, func(e corev1.EnvVar) bool { return e.Name == want.Name })
+		if i < 0 || !reflect.DeepEqual(cc.Env[i], want) {
+			t.Errorf("manager Deployment env %s: config/default sets %s, the chart %s", want.Name, js(want), js(cc.Env))
+		}
+	}
+	for _, want := range kc.VolumeMounts {
+		if !slices.ContainsFunc(cc.VolumeMounts, func(m corev1.VolumeMount) bool { return reflect.DeepEqual(m, want) }) {
+			t.Errorf("manager Deployment volumeMount %s of config/default is missing from the chart", js(want))
 		}
 	}
 	hasMetricsPort := func(ports []corev1.ContainerPort) bool {
