@@ -87,6 +87,10 @@ func TestChartRendersLikeConfigDefault(t *testing.T) {
 			if got, want := rules(t, chartKeys[k]), rules(t, c); got != want {
 				t.Errorf("%s: the chart's rules differ from config/'s\nchart:  %s\nconfig: %s", k, got, want)
 			}
+			// Aggregation labels grant the rules to view/edit/admin holders: they must agree too.
+			if got, want := aggregation(chartKeys[k]), aggregation(c); !reflect.DeepEqual(got, want) {
+				t.Errorf("%s: the chart aggregates it into %v, config/ into %v", k, got, want)
+			}
 		}
 	}
 
@@ -189,6 +193,17 @@ func rules(t *testing.T, o *unstructured.Unstructured) string {
 	}
 	sort.Strings(rs)
 	return "[" + strings.Join(rs, ",") + "]"
+}
+
+// aggregation is a ClusterRole's rbac.authorization.k8s.io/aggregate-to-* labels.
+func aggregation(o *unstructured.Unstructured) map[string]string {
+	out := map[string]string{}
+	for k, v := range o.GetLabels() {
+		if strings.HasPrefix(k, "rbac.authorization.k8s.io/aggregate-to-") {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 func js(v any) string {
