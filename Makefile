@@ -18,6 +18,9 @@ K8S_VERSION ?= 1.37.2
 TEST_TIMEOUT ?= 30m
 # The kubectl hack/ builds (kustomize included); override to use your own.
 KUBECTL ?= bin/k8s/$(K8S_VERSION)/kubectl
+# helm v4, pinned beside golangci-lint in hack/tools; the first run builds it (about 9 minutes).
+HELM ?= $(GO) tool -modfile=hack/tools/go.mod helm
+CHART ?= charts/kubepay
 
 .PHONY: all
 all: build
@@ -33,6 +36,7 @@ help: ## Display this help.
 .PHONY: manifests
 manifests: ## Generate CRDs and RBAC from the kubebuilder markers.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./api/..." paths="./controllers/..." paths="./webhook/..." output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	@$(MAKE) --no-print-directory helm-sync
 
 .PHONY: generate
 generate: ## Generate DeepCopy methods and the currency tables (Go and CRD rules) from the ISO 4217 list.
@@ -111,6 +115,32 @@ build-installer: manifests control-plane ## Write one dist/install.yaml (image I
 	mkdir -p dist
 	hack/deploy-overlay.sh $(IMG) $(DEPLOY_OVERLAY) >/dev/null
 	$(KUBECTL) kustomize $(DEPLOY_OVERLAY) > dist/install.yaml
+
+##@ Helm
+
+.PHONY: helm-sync
+helm-sync: ## Copy the generated CRDs (config/crd/bases) and manager ClusterRole (config/rbac/role.yaml) into charts/kubepay; manifests runs it.
+	rm -f $(CHART)/crds/*.yaml
+	cp config/crd/bases/*.yaml $(CHART)/crds/
+	cp config/rbac/role.yaml $(CHART)/files/manager-role.yaml
+
+.PHONY: helm-lint
+helm-lint: ## Lint charts/kubepay with its defaults and with every option on (test/helm/testdata/values-all-on.yaml).
+	$(HELM) lint --strict $(CHART)
+	$(HELM) lint --strict $(CHART) -f test/helm/testdata/values-all-on.yaml
+
+HELM_RELEASE ?= kubepay
+HELM_NAMESPACE ?= kubepay-system
+HELM_VALUES ?=
+
+.PHONY: helm-template
+helm-template: ## Print the chart's manifests, CRDs included (HELM_RELEASE, HELM_NAMESPACE, HELM_VALUES=file).
+	@$(HELM) template $(HELM_RELEASE) $(CHART) --namespace $(HELM_NAMESPACE) --include-crds $(if $(HELM_VALUES),--values $(HELM_VALUES))
+
+.PHONY: helm-package
+helm-package: ## Package charts/kubepay into dist/.
+	mkdir -p dist
+	$(HELM) package $(CHART) --destination dist
 
 ##@ Measurement
 
