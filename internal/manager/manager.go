@@ -33,10 +33,12 @@ import (
 type Options struct {
 	// ClusterNamespace is the manager's namespace: ClusterPaymentProviders' credentials Secrets and
 	// their claims live there. Empty means DefaultClusterNamespace().
-	ClusterNamespace   string
-	MetricsBindAddress string
-	Metrics            metricsserver.Options
-	ProbeBindAddress   string
+	ClusterNamespace string
+	// HousekeepingInterval is how often retention and the claim sweep run (0: the default).
+	HousekeepingInterval time.Duration
+	MetricsBindAddress   string
+	Metrics              metricsserver.Options
+	ProbeBindAddress     string
 	// PprofBindAddress serves net/http/pprof when set (benchmarks read the heap through it).
 	PprofBindAddress        string
 	LeaderElection          bool
@@ -154,6 +156,12 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 		}).SetupWithManager(mgr); err != nil {
 			return nil, fmt.Errorf("setting up provider controller (cluster %v): %w", cluster, err)
 		}
+	}
+	if err := mgr.Add(&controllers.Housekeeper{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder, ClusterNamespace: opts.ClusterNamespace,
+		Log: ctrl.Log.WithName("housekeeping"), Interval: opts.HousekeepingInterval, Now: opts.Now,
+	}); err != nil {
+		return nil, fmt.Errorf("adding housekeeping: %w", err)
 	}
 	m := &Manager{Manager: mgr}
 	if opts.NotifyBindAddress != "0" && opts.NotifyBindAddress != "" {

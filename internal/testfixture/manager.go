@@ -30,6 +30,8 @@ func StartManager(env *testenv.Env, faults *Faults, mutate func(*manager.Options
 		ProbeBindAddress:        "0",
 		NotifyBindAddress:       "127.0.0.1:0",
 		MaxConcurrentReconciles: 8,
+		// Retention and the claim sweep run often, so tests wait seconds for them.
+		HousekeepingInterval: time.Second,
 	}
 	if faults != nil {
 		opts.WrapClient = faults.Wrap

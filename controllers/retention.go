@@ -1,0 +1,115 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/kubepay/kubepay/api/v1alpha1"
+	"github.com/kubepay/kubepay/internal/metrics"
+	"github.com/kubepay/kubepay/internal/settle"
+)
+
+// retain deletes, for every provider with spec.retention.settledOrderTTL, its settled orders (and
+// their refunds) that settled longer ago than the TTL. An order that is not settled by its content
+// (a refund in flight, a late payment to give back) is never deleted, whatever its label says, and
+// the delete is conditional on the version read, so an order that changed meanwhile stays.
+func (h *Housekeeper) retain(ctx context.Context) error {
+	type target struct {
+		obj      client.Object
+		ns, name string
+		ttl      time.Duration
+	}
+	var targets []target
+	pps := &v1.PaymentProviderList{}
+	if err := h.Client.List(ctx, pps); err != nil {
+		return fmt.Errorf("listing PaymentProviders: %w", err)
+	}
+	for i := range pps.Items {
+		if r := pps.Items[i].Spec.Retention; r != nil && r.SettledOrderTTL != nil {
+			targets = append(targets, target{&pps.Items[i], pps.Items[i].Namespace, pps.Items[i].Name, r.SettledOrderTTL.Duration})
+		}
+	}
+	cpps := &v1.ClusterPaymentProviderList{}
+	if err := h.Client.List(ctx, cpps); err != nil {
+		return fmt.Errorf("listing ClusterPaymentProviders: %w", err)
+	}
+	for i := range cpps.Items {
+		if r := cpps.Items[i].Spec.Retention; r != nil && r.SettledOrderTTL != nil {
+			targets = append(targets, target{&cpps.Items[i], "", cpps.Items[i].Name, r.SettledOrderTTL.Duration})
+		}
+	}
+	for _, t := range targets {
+		orders, refunds, err := h.retainFor(ctx, t.ns, t.name, t.ttl)
+		if orders > 0 {
+			settle.Emitter{Recorder: h.Recorder}.Normal(t.obj, "RetentionDeleted", v1.ActionReconcile,
+				fmt.Sprintf("deleted %d settled PaymentOrder(s) and %d PaymentRefund(s) settled more than %s ago", orders, refunds, t.ttl))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// retainFor deletes the expired settled orders of one provider ("" namespace: a cluster one).
+func (h *Housekeeper) retainFor(ctx context.Context, ns, provider string, ttl time.Duration) (orders, refunds int, err error) {
+	key := v1.ProviderIndexKey(ns, provider)
+	cutoff := h.now().Add(-ttl)
+	opts := []client.ListOption{client.InNamespace(ns), client.MatchingLabels{v1.LabelSettled: "true"}, client.Limit(500)}
+	for {
+		list := &v1.PaymentOrderList{}
+		if err := h.APIReader.List(ctx, list, opts...); err != nil {
+			return orders, refunds, fmt.Errorf("listing settled orders of provider %s: %w", key, err)
+		}
+		for i := range list.Items {
+			o := &list.Items[i]
+			settled := meta.FindStatusCondition(o.Status.Conditions, v1.ConditionSettled)
+			if o.ProviderIndexKey() != key || settle.Unsettled(o) || settled == nil || settled.LastTransitionTime.After(cutoff) {
+				continue
+			}
+			n, err := h.deleteOrder(ctx, o)
+			if err != nil {
+				return orders, refunds, err
+			}
+			orders, refunds = orders+1, refunds+n
+		}
+		if list.Continue == "" {
+			return orders, refunds, nil
+		}
+		opts = append(opts[:3], client.Continue(list.Continue))
+	}
+}
+
+// deleteOrder deletes a settled order's refunds, then the order, if it is still the version read.
+func (h *Housekeeper) deleteOrder(ctx context.Context, o *v1.PaymentOrder) (int, error) {
+	refs := &v1.PaymentRefundList{}
+	if err := h.APIReader.List(ctx, refs, client.InNamespace(o.Namespace)); err != nil {
+		return 0, fmt.Errorf("listing refunds of PaymentOrder %s/%s: %w", o.Namespace, o.Name, err)
+	}
+	n := 0
+	for i := range refs.Items {
+		r := &refs.Items[i]
+		if r.Spec.OrderRef.Name != o.Name || !r.Status.Phase.Terminal() {
+			continue
+		}
+		if err := h.Client.Delete(ctx, r, client.Preconditions{UID: &r.UID}); err != nil && !apierrors.IsNotFound(err) {
+			return n, fmt.Errorf("deleting PaymentRefund %s/%s of a retained order: %w", r.Namespace, r.Name, err)
+		}
+		n++
+		metrics.RetentionDeleted.WithLabelValues("refund").Inc()
+	}
+	err := h.Client.Delete(ctx, o, client.Preconditions{UID: &o.UID, ResourceVersion: &o.ResourceVersion})
+	switch {
+	case apierrors.IsConflict(err), apierrors.IsNotFound(err):
+		return n, nil // changed or gone meanwhile: the next round decides again
+	case err != nil:
+		return n, fmt.Errorf("deleting settled PaymentOrder %s/%s: %w", o.Namespace, o.Name, err)
+	}
+	metrics.RetentionDeleted.WithLabelValues("order").Inc()
+	return n, nil
+}

@@ -1,0 +1,75 @@
+package controllers_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/retry"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/kubepay/kubepay/api/v1alpha1"
+	"github.com/kubepay/kubepay/controllers"
+	"github.com/kubepay/kubepay/internal/metrics"
+	"github.com/kubepay/kubepay/internal/testenv"
+	"github.com/kubepay/kubepay/internal/testfixture"
+)
+
+// TestRetentionDeletesOnlySettledOrders: with spec.retention.settledOrderTTL, a settled order
+// and its refunds leave etcd once the TTL has passed; an order with money still to give back,
+// and an open one, stay whatever their age.
+func TestRetentionDeletesOnlySettledOrders(t *testing.T) {
+	f := testfixture.New(t, env, quickRefunds, testfixture.Provider{CallbackBaseURL: mgrCallback()})
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		pp := provider(t, f)
+		pp.Spec.Retention = &v1.RetentionSettings{SettledOrderTTL: &metav1.Duration{Duration: time.Hour}}
+		pp.Spec.LatePayments = v1.LatePaymentsRecord // keeps the late payment below unsettled
+		return env.Client.Update(t.Context(), pp)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	paidOrder(t, f, "old-paid", "5.00")
+	createRefund(t, f, "old-paid-part", "old-paid", "1.00", "")
+	waitRefund(t, f, "old-paid-part", v1.RefundSucceeded)
+	f.WaitPhase("old-paid", v1.PhasePartiallyRefunded, 30*time.Second)
+	f.Order("late", "2.00", "CNY", 2*time.Second)
+	o := f.WaitPhase("late", v1.PhaseExpired, 30*time.Second)
+	payLate(t, f, o.Status.ProviderPaymentID)
+	testenv.Eventually(t, 30*time.Second, func() (bool, string) {
+		return len(f.Get("late").Status.LatePayments) == 1, "late payment not recorded yet"
+	})
+	f.Order("open", "3.00", "CNY", 30*time.Minute)
+	f.WaitPhase("open", v1.PhaseAwaitingPayment, 30*time.Second)
+	testenv.Eventually(t, 30*time.Second, func() (bool, string) {
+		got := f.Get("old-paid")
+		return got.Labels[v1.LabelSettled] == "true", fmt.Sprintf("old-paid labels %v, want settled", got.Labels)
+	})
+
+	before := testutil.ToFloat64(metrics.RetentionDeleted.WithLabelValues("order"))
+	h := &controllers.Housekeeper{Client: env.Client, APIReader: env.Client, Recorder: events.NewFakeRecorder(10),
+		Log: ctrl.Log.WithName("retention-test"), Now: func() time.Time { return time.Now().Add(2 * time.Hour) }}
+	h.RunOnce(t.Context())
+
+	testenv.Eventually(t, 30*time.Second, func() (bool, string) {
+		err := env.Client.Get(t.Context(), client.ObjectKey{Namespace: f.NS, Name: "old-paid"}, &v1.PaymentOrder{})
+		return apierrors.IsNotFound(err), fmt.Sprintf("the settled order is still there (err %v)", err)
+	})
+	testenv.Eventually(t, 30*time.Second, func() (bool, string) {
+		err := env.Client.Get(t.Context(), client.ObjectKey{Namespace: f.NS, Name: "old-paid-part"}, &v1.PaymentRefund{})
+		return apierrors.IsNotFound(err), fmt.Sprintf("the settled order's refund is still there (err %v)", err)
+	})
+	for _, name := range []string{"late", "open"} {
+		if err := env.Client.Get(t.Context(), client.ObjectKey{Namespace: f.NS, Name: name}, &v1.PaymentOrder{}); err != nil {
+			t.Errorf("order %s, which is not settled, was deleted by retention: %v", name, err)
+		}
+	}
+	if after := testutil.ToFloat64(metrics.RetentionDeleted.WithLabelValues("order")); after-before != 1 {
+		t.Errorf("retention counted %v deleted orders, want 1", after-before)
+	}
+}
