@@ -136,6 +136,9 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up PaymentProvider controller: %w", err)
 	}
+	if err := addStateMetrics(mgr, opts.Now); err != nil {
+		return nil, err
+	}
 	m := &Manager{Manager: mgr}
 	if opts.NotifyBindAddress != "0" && opts.NotifyBindAddress != "" {
 		m.Callback = &webhook.Server{
