@@ -19,6 +19,8 @@ import (
 // the role scrapers are bound to exists. (internal/metrics/serving proves on an API server that
 // these roles are enough; this proves kustomize ships them wired to the right names.)
 func TestDefaultServesMetricsSecurely(t *testing.T) {
+	// kubectl comes with the control-plane binaries, which -short runs without.
+	testenv.SkipIfShort(t)
 	assets, err := testenv.AssetsDir()
 	if err != nil {
 		t.Fatal(err)
