@@ -54,6 +54,7 @@ vet: ## Run go vet.
 .PHONY: lint
 lint: ## Run golangci-lint with .golangci.yml (version pinned in hack/tools/go.mod).
 	$(GOLANGCI_LINT) run ./...
+	cd test/rules && $(GO) tool -modfile=../../hack/tools/go.mod golangci-lint run ./...
 
 .PHONY: control-plane
 control-plane: ## Get kube-apiserver, etcd and kubectl into bin/k8s: setup-envtest release, else built from source (skipped when present).
@@ -62,6 +63,9 @@ control-plane: ## Get kube-apiserver, etcd and kubectl into bin/k8s: setup-envte
 .PHONY: test
 test: vet control-plane ## Run all tests on a real kube-apiserver + etcd (envtest).
 	KUBEBUILDER_ASSETS="$$(K8S_VERSION=$(K8S_VERSION) hack/build-control-plane.sh 2>/dev/null)" \
+		$(GO) test ./... -count=1 -timeout $(TEST_TIMEOUT)
+	# The alerts and dashboard checks are a module of their own (see test/rules/go.mod).
+	cd test/rules && KUBEBUILDER_ASSETS="$$(cd ../.. && K8S_VERSION=$(K8S_VERSION) hack/build-control-plane.sh 2>/dev/null)" \
 		$(GO) test ./... -count=1 -timeout $(TEST_TIMEOUT)
 
 ##@ Build

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"crypto/tls"
 	"flag"
 	"os"
 	"time"
@@ -12,17 +11,18 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/kubepay/kubepay/internal/manager"
+	"github.com/kubepay/kubepay/internal/metrics/serving"
 	"github.com/kubepay/kubepay/webhook"
 )
 
 func main() {
 	var opts manager.Options
-	var secureMetrics, enableHTTP2 bool
+	var metricsFlags serving.Flags
 	flag.StringVar(&opts.MetricsBindAddress, "metrics-bind-address", ":8080", "Address the Prometheus metrics endpoint binds to; \"0\" disables it.")
-	flag.BoolVar(&secureMetrics, "metrics-secure", false, "Serve metrics over HTTPS with authn/authz (needs the metrics-auth RBAC).")
+	flag.BoolVar(&metricsFlags.Secure, "metrics-secure", false, "Serve metrics over HTTPS to callers whose token may get /metrics (TokenReview and SubjectAccessReview: needs the metrics-auth RBAC; grant scrapers metrics-reader).")
+	flag.StringVar(&metricsFlags.CertDir, "metrics-cert-dir", "", "Directory with tls.crt and tls.key for --metrics-secure (reloaded on change); empty or without them: a self-signed certificate.")
 	flag.StringVar(&opts.ProbeBindAddress, "health-probe-bind-address", ":8081", "Address the liveness and readiness probes bind to.")
 	flag.StringVar(&opts.PprofBindAddress, "pprof-bind-address", "", "Address to serve net/http/pprof on (empty: off). Keep it on loopback.")
 	flag.BoolVar(&opts.LeaderElection, "leader-elect", false, "Elect a leader so only one replica runs the controller; every replica serves callbacks.")
@@ -35,7 +35,7 @@ func main() {
 	flag.StringVar(&opts.NotifyCertDir, "notify-cert-dir", "", "Directory with tls.crt and tls.key; when set the callback server serves HTTPS.")
 	flag.Float64Var(&opts.NotifyRateLimit, "notify-rate-limit", webhook.DefaultRateLimit, "Failed callback requests (failing signature verification, or failing before it) per second per source (IPv4 address or IPv6 /64) that get the provider's failure answer and a log line; beyond it they are answered 429 and logged in aggregate. Requests that verify are never limited.")
 	flag.IntVar(&opts.NotifyRateBurst, "notify-rate-burst", webhook.DefaultRateBurst, "Burst of failed callback requests per source before --notify-rate-limit applies.")
-	flag.BoolVar(&enableHTTP2, "enable-http2", false, "Enable HTTP/2 on the metrics server (off by default: CVE-2023-44487 rapid reset).")
+	flag.BoolVar(&metricsFlags.EnableHTTP2, "enable-http2", false, "Enable HTTP/2 on the metrics server (off by default: CVE-2023-44487 rapid reset).")
 	flag.IntVar(&opts.MaxConcurrentReconciles, "max-concurrent-reconciles", 8, "PaymentOrders reconciled in parallel.")
 	flag.Float64Var(&opts.KubeQPS, "kube-api-qps", 200, "Client-side QPS limit towards the API server.")
 	flag.IntVar(&opts.KubeBurst, "kube-api-burst", 400, "Client-side burst towards the API server.")
@@ -46,11 +46,8 @@ func main() {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("setup")
 
-	var tlsOpts []func(*tls.Config)
-	if !enableHTTP2 {
-		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
-	}
-	opts.Metrics = metricsserver.Options{BindAddress: opts.MetricsBindAddress, SecureServing: secureMetrics, TLSOpts: tlsOpts}
+	metricsFlags.BindAddress = opts.MetricsBindAddress
+	opts.Metrics = serving.Options(metricsFlags)
 
 	cfg := ctrl.GetConfigOrDie()
 	if err := manager.CheckServerVersionForConfig(cfg); err != nil {

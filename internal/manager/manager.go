@@ -163,6 +163,9 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("adding housekeeping: %w", err)
 	}
+	if err := addStateMetrics(mgr, opts.Now); err != nil {
+		return nil, err
+	}
 	m := &Manager{Manager: mgr}
 	if opts.NotifyBindAddress != "0" && opts.NotifyBindAddress != "" {
 		m.Callback = &webhook.Server{

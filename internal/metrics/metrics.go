@@ -53,6 +53,12 @@ var (
 	}, []string{"provider"})
 )
 
+// Collectors returns kubepay's event metrics above, the ones init registers; the state gauges
+// (State) are registered by the manager, which owns the cache they read.
+func Collectors() []prometheus.Collector {
+	return []prometheus.Collector{OrderTransitions, LatePayments, RefundTransitions, ProviderRequests, ProviderRequestDuration, Notifications, NotificationDuration}
+}
+
 func init() {
-	ctrlmetrics.Registry.MustRegister(OrderTransitions, LatePayments, RefundTransitions, ProviderRequests, ProviderRequestDuration, Notifications, NotificationDuration)
+	ctrlmetrics.Registry.MustRegister(Collectors()...)
 }
