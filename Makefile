@@ -123,10 +123,11 @@ build-installer: manifests control-plane ## Write one dist/install.yaml (image I
 ##@ Helm
 
 .PHONY: helm-sync
-helm-sync: ## Copy the generated CRDs (config/crd/bases) and manager ClusterRole (config/rbac/role.yaml) into charts/kubepay; manifests runs it.
+helm-sync: ## Copy the generated CRDs (config/crd/bases), manager ClusterRole (config/rbac/role.yaml) and alert rules (config/prometheus/rules.yaml) into charts/kubepay; manifests runs it.
 	rm -f $(CHART)/crds/*.yaml
 	cp config/crd/bases/*.yaml $(CHART)/crds/
 	cp config/rbac/role.yaml $(CHART)/files/manager-role.yaml
+	cp config/prometheus/rules.yaml $(CHART)/files/prometheus-rules.yaml
 
 .PHONY: helm-lint
 helm-lint: ## Lint charts/kubepay with its defaults and with every option on (test/helm/testdata/values-all-on.yaml).

@@ -50,6 +50,20 @@ func TestChartCarriesGeneratedFiles(t *testing.T) {
 	if !bytes.Equal(chartRole, role) {
 		t.Errorf("charts/kubepay/files/manager-role.yaml differs from config/rbac/role.yaml: %s", fix)
 	}
+
+	// The alerts: config/prometheus/rules.yaml is the one source (test/rules checks its
+	// expressions against the metrics the manager exports).
+	rules, err := os.ReadFile(filepath.Join(root, "config", "prometheus", "rules.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chartRules, err := os.ReadFile(filepath.Join(chartDir(), "files", "prometheus-rules.yaml"))
+	if err != nil {
+		t.Fatalf("the chart's copy of the alert rules: %v (%s)", err, fix)
+	}
+	if !bytes.Equal(chartRules, rules) {
+		t.Errorf("charts/kubepay/files/prometheus-rules.yaml differs from config/prometheus/rules.yaml: %s", fix)
+	}
 }
 
 func yamlFiles(t *testing.T, dir string) map[string][]byte {
