@@ -42,8 +42,8 @@ func (h *Housekeeper) sweepClaim(ctx context.Context, l *coordinationv1.Lease) e
 		return nil
 	}
 	holder := strings.SplitN(l.Annotations[v1.AnnotationClaimOrder], "/", 2)
-	if len(holder) != 2 {
-		return nil
+	if len(holder) != 2 || !h.Share.HasNamespace(holder[0]) {
+		return nil // malformed, or another install's holder: not ours to judge
 	}
 	var obj client.Object = &v1.PaymentOrder{}
 	if strings.HasPrefix(l.Name, string(claimOutRefundNo)) {

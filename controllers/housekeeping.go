@@ -7,6 +7,8 @@ import (
 	"github.com/go-logr/logr"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kubepay/kubepay/internal/shard"
 )
 
 // DefaultHousekeepingInterval is how often the housekeeper runs: retention needs no precision
@@ -23,7 +25,10 @@ type Housekeeper struct {
 	APIReader        client.Reader
 	Recorder         events.EventRecorder
 	ClusterNamespace string
-	Log              logr.Logger
+	// Share is this install's part of the cluster; what is read around the cache outside it is
+	// another install's.
+	Share shard.Share
+	Log   logr.Logger
 	// Interval overrides DefaultHousekeepingInterval.
 	Interval time.Duration
 	// Now is the clock; nil means time.Now.

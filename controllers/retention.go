@@ -7,6 +7,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/kubepay/kubepay/api/v1alpha1"
@@ -61,6 +62,12 @@ func (h *Housekeeper) retainFor(ctx context.Context, ns, provider string, ttl ti
 	key := v1.ProviderIndexKey(ns, provider)
 	cutoff := h.now().Add(-ttl)
 	opts := []client.ListOption{client.InNamespace(ns), client.MatchingLabels{v1.LabelSettled: "true"}, client.Limit(500)}
+	if sel := h.Share.Selector; sel != nil && !sel.Empty() {
+		// One selector per list: the share's, with the settled requirement added to it.
+		reqs, _ := sel.Requirements()
+		combined := labels.SelectorFromSet(labels.Set{v1.LabelSettled: "true"}).Add(reqs...)
+		opts = []client.ListOption{client.InNamespace(ns), client.MatchingLabelsSelector{Selector: combined}, client.Limit(500)}
+	}
 	for {
 		list := &v1.PaymentOrderList{}
 		if err := h.APIReader.List(ctx, list, opts...); err != nil {
@@ -69,7 +76,7 @@ func (h *Housekeeper) retainFor(ctx context.Context, ns, provider string, ttl ti
 		for i := range list.Items {
 			o := &list.Items[i]
 			settled := meta.FindStatusCondition(o.Status.Conditions, v1.ConditionSettled)
-			if o.ProviderIndexKey() != key || settle.Unsettled(o) || settled == nil || settled.LastTransitionTime.After(cutoff) {
+			if !h.Share.Has(o) || o.ProviderIndexKey() != key || settle.Unsettled(o) || settled == nil || settled.LastTransitionTime.After(cutoff) {
 				continue
 			}
 			n, err := h.deleteOrder(ctx, o)

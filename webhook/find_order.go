@@ -33,10 +33,17 @@ func (s *Server) findOrder(ctx context.Context, pp *v1.PaymentProvider, n provid
 	// The fallback runs when the cache has none of *this provider's* orders: another provider's
 	// order with the same out_trade_no being cached says nothing about whether ours is.
 	if len(candidates) == 0 && s.APIReader != nil {
-		if err := s.APIReader.List(ctx, list, client.InNamespace(ns), client.MatchingFields{index.OrderOutTradeNo: n.OutTradeNo}); err != nil {
+		opts := append([]client.ListOption{client.InNamespace(ns), client.MatchingFields{index.OrderOutTradeNo: n.OutTradeNo}}, s.Share.ListOptions()...)
+		if err := s.APIReader.List(ctx, list, opts...); err != nil {
 			return nil, fmt.Errorf("looking up PaymentOrder with outTradeNo %s in %s from the API server: %w", n.OutTradeNo, ns, err)
 		}
-		candidates = ofProvider(list.Items, pp)
+		// Read around the cache, the list may hold orders of other installs' shares.
+		candidates = nil
+		for _, o := range ofProvider(list.Items, pp) {
+			if s.Share.Has(o) {
+				candidates = append(candidates, o)
+			}
+		}
 	}
 	var match *v1.PaymentOrder
 	for _, o := range candidates {

@@ -30,12 +30,16 @@ func (s *Server) findRefund(ctx context.Context, rp *resolver.Resolved, outRefun
 		return nil, fmt.Errorf("looking up PaymentRefund with outRefundNo %s in %s: %w", outRefundNo, ns, err)
 	}
 	if len(list.Items) == 0 && s.APIReader != nil {
-		if err := s.APIReader.List(ctx, list, client.InNamespace(ns), client.MatchingFields{index.RefundOutRefundNo: outRefundNo}); err != nil {
+		opts := append([]client.ListOption{client.InNamespace(ns), client.MatchingFields{index.RefundOutRefundNo: outRefundNo}}, s.Share.ListOptions()...)
+		if err := s.APIReader.List(ctx, list, opts...); err != nil {
 			return nil, fmt.Errorf("looking up PaymentRefund with outRefundNo %s in %s from the API server: %w", outRefundNo, ns, err)
 		}
 	}
 	for i := range list.Items {
 		ref := &list.Items[i]
+		if !s.Share.Has(ref) {
+			continue
+		}
 		order := &v1.PaymentOrder{}
 		key := client.ObjectKey{Namespace: ref.Namespace, Name: ref.Spec.OrderRef.Name}
 		err := s.Client.Get(ctx, key, order)

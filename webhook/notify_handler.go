@@ -59,6 +59,13 @@ func (s *Server) handleNotify(w http.ResponseWriter, r *http.Request) {
 		// A ClusterPaymentProvider's route: no namespace can be called "_cluster".
 		ns = ""
 	}
+	if !s.Share.HasNamespace(ns) {
+		// Another install's share: its callback server answers it. 404 tells a misrouted
+		// provider, or a misconfigured ingress, without reading anything.
+		log.Info("notification refused: namespace not served by this install")
+		http.Error(w, http.StatusText(http.StatusNotFound), http.StatusNotFound)
+		return
+	}
 	ctx := r.Context()
 	source := sourceKey(r.RemoteAddr)
 

@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kubepay/kubepay/internal/resolver"
+	"github.com/kubepay/kubepay/internal/shard"
 )
 
 // Limits of the callback server. Providers' notifications are a few KiB; anything near these
@@ -47,6 +48,9 @@ type Server struct {
 	// APIReader reads around the cache: after a write conflict, and when the cache does not have
 	// the order yet.
 	APIReader client.Reader
+	// Share is this install's part of the cluster: notifications for other namespaces are not
+	// its to answer, and reads around the cache stay inside it.
+	Share shard.Share
 	Resolver  *resolver.Resolver
 	Recorder  events.EventRecorder
 	Log       logr.Logger

@@ -4,6 +4,7 @@ package main
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"time"
 
@@ -32,16 +33,26 @@ func main() {
 	retryPeriod := flag.Duration("leader-election-retry-period", 2*time.Second, "How often candidates try to acquire or renew the lease.")
 	flag.StringVar(&opts.NotifyBindAddress, "notify-bind-address", ":8082", "Address the notification callback server binds to.")
 	flag.StringVar(&opts.ClusterNamespace, "cluster-provider-namespace", manager.DefaultClusterNamespace(), "Namespace of the Secrets (and out_trade_no claims) of ClusterPaymentProviders: the manager's own.")
+	watchNamespaces := flag.String("watch-namespaces", "", "Comma-separated namespaces this install serves (empty: all). Several installs split a cluster by namespace; each answers only its namespaces' notifications.")
+	watchSelector := flag.String("watch-label-selector", "", "Label selector on PaymentOrders, PaymentRefunds and PaymentProviders this install serves (empty: all), e.g. kubepay.io/shard=a.")
 	flag.StringVar(&opts.NotifyCertDir, "notify-cert-dir", "", "Directory with tls.crt and tls.key; when set the callback server serves HTTPS.")
 	flag.Float64Var(&opts.NotifyRateLimit, "notify-rate-limit", webhook.DefaultRateLimit, "Failed callback requests (failing signature verification, or failing before it) per second per source (IPv4 address or IPv6 /64) that get the provider's failure answer and a log line; beyond it they are answered 429 and logged in aggregate. Requests that verify are never limited.")
 	flag.IntVar(&opts.NotifyRateBurst, "notify-rate-burst", webhook.DefaultRateBurst, "Burst of failed callback requests per source before --notify-rate-limit applies.")
 	flag.BoolVar(&metricsFlags.EnableHTTP2, "enable-http2", false, "Enable HTTP/2 on the metrics server (off by default: CVE-2023-44487 rapid reset).")
 	flag.IntVar(&opts.MaxConcurrentReconciles, "max-concurrent-reconciles", 8, "PaymentOrders reconciled in parallel.")
+	transitionEvents := flag.Bool("transition-events", true, "Emit a Normal Event for every phase transition (status.history records them anyway). Off saves one API write per create and per notification; Warnings are always emitted.")
 	flag.Float64Var(&opts.KubeQPS, "kube-api-qps", 200, "Client-side QPS limit towards the API server.")
 	flag.IntVar(&opts.KubeBurst, "kube-api-burst", 400, "Client-side burst towards the API server.")
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
+	share, err := parseShare(*watchNamespaces, *watchSelector)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	opts.Share = share
+	opts.NoTransitionEvents = !*transitionEvents
 	opts.LeaseDuration, opts.RenewDeadline, opts.RetryPeriod = leaseDuration, renewDeadline, retryPeriod
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("setup")

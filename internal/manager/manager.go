@@ -10,12 +10,12 @@ import (
 	"os"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	v1 "github.com/kubepay/kubepay/api/v1alpha1"
@@ -23,6 +23,7 @@ import (
 	"github.com/kubepay/kubepay/internal/index"
 	"github.com/kubepay/kubepay/internal/resolver"
 	"github.com/kubepay/kubepay/internal/scheme"
+	"github.com/kubepay/kubepay/internal/shard"
 	"github.com/kubepay/kubepay/providers"
 	"github.com/kubepay/kubepay/webhook"
 	// Provider implementations register themselves with the providers registry.
@@ -36,9 +37,17 @@ type Options struct {
 	ClusterNamespace string
 	// HousekeepingInterval is how often retention and the claim sweep run (0: the default).
 	HousekeepingInterval time.Duration
-	MetricsBindAddress   string
-	Metrics              metricsserver.Options
-	ProbeBindAddress     string
+	// NoTransitionEvents drops the Normal Event of each transition (status.history keeps them),
+	// saving one API write per create and per notification. Warnings stay.
+	NoTransitionEvents bool
+	// SecondInProcess allows a second manager in the same process (tests of several installs).
+	SecondInProcess bool
+	// Share restricts the install to some namespaces and kubepay objects (zero: the whole
+	// cluster), so several installs can split one cluster.
+	Share              shard.Share
+	MetricsBindAddress string
+	Metrics            metricsserver.Options
+	ProbeBindAddress   string
 	// PprofBindAddress serves net/http/pprof when set (benchmarks read the heap through it).
 	PprofBindAddress        string
 	LeaderElection          bool
@@ -92,12 +101,18 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 	}
 	// Only labelled Secrets enter the cache, so the manager never holds the cluster's other Secrets.
 	credentials := labels.SelectorFromSet(labels.Set{v1.LabelCredentials: "true"})
+	if opts.ClusterNamespace == "" {
+		opts.ClusterNamespace = DefaultClusterNamespace()
+	}
 	notSettled, err := labels.Parse(v1.LabelSettled + "!=true")
 	if err != nil {
 		return nil, fmt.Errorf("building the settled-order selector: %w", err)
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                  scheme.New(),
+		Scheme: scheme.New(),
+		// Controller names are unique per process; tests that run two installs in one process
+		// (the sharding test) lift that.
+		Controller:              config.Controller{SkipNameValidation: ptr.To(opts.SecondInProcess)},
 		Metrics:                 opts.Metrics,
 		HealthProbeBindAddress:  opts.ProbeBindAddress,
 		PprofBindAddress:        opts.PprofBindAddress,
@@ -117,15 +132,7 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 			}
 			return opts.WrapClient(c), nil
 		},
-		Cache: cache.Options{
-			DefaultTransform: trimForCache,
-			ByObject: map[client.Object]cache.ByObject{
-				&corev1.Secret{}: {Label: credentials},
-				// Settled orders leave the cache: memory follows the orders that can still move
-				// money (see internal/settle/label.go).
-				&v1.PaymentOrder{}: {Label: notSettled},
-			},
-		},
+		Cache: cacheOptions(opts, credentials, notSettled),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating manager: %w", err)
@@ -133,11 +140,8 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 	if err := index.Setup(context.Background(), mgr.GetFieldIndexer()); err != nil {
 		return nil, fmt.Errorf("registering field indexes: %w", err)
 	}
-	if opts.ClusterNamespace == "" {
-		opts.ClusterNamespace = DefaultClusterNamespace()
-	}
 	res := &resolver.Resolver{Reader: mgr.GetClient(), Configure: opts.ProviderConfig, ClusterSecretNamespace: opts.ClusterNamespace}
-	recorder := mgr.GetEventRecorder("kubepay-controller")
+	recorder := withEventPolicy(opts, mgr.GetEventRecorder("kubepay-controller"))
 	if err := (&controllers.PaymentOrderReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), ClusterNamespace: opts.ClusterNamespace, Resolver: res,
 		Recorder: recorder, Now: opts.Now, MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
@@ -159,7 +163,7 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 	}
 	if err := mgr.Add(&controllers.Housekeeper{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder, ClusterNamespace: opts.ClusterNamespace,
-		Log: ctrl.Log.WithName("housekeeping"), Interval: opts.HousekeepingInterval, Now: opts.Now,
+		Log: ctrl.Log.WithName("housekeeping"), Interval: opts.HousekeepingInterval, Now: opts.Now, Share: opts.Share,
 	}); err != nil {
 		return nil, fmt.Errorf("adding housekeeping: %w", err)
 	}
@@ -171,8 +175,8 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 		m.Callback = &webhook.Server{
 			Addr: opts.NotifyBindAddress, CertDir: opts.NotifyCertDir,
 			RateLimit: opts.NotifyRateLimit, RateBurst: opts.NotifyRateBurst,
-			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Resolver: res,
-			Recorder: mgr.GetEventRecorder("kubepay-callback"), Log: ctrl.Log.WithName("callback"),
+			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Resolver: res, Share: opts.Share,
+			Recorder: withEventPolicy(opts, mgr.GetEventRecorder("kubepay-callback")), Log: ctrl.Log.WithName("callback"),
 		}
 		if err := mgr.Add(m.Callback); err != nil {
 			return nil, fmt.Errorf("adding callback server: %w", err)

@@ -27,7 +27,7 @@ var now = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 func order(ns, name, provider string, phase v1.Phase, age time.Duration, mutate ...func(*v1.PaymentOrder)) *v1.PaymentOrder {
 	o := &v1.PaymentOrder{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, CreationTimestamp: metav1.NewTime(now.Add(-age))},
-		Spec:       v1.PaymentOrderSpec{ProviderRef: v1.LocalObjectReference{Name: provider}},
+		Spec:       v1.PaymentOrderSpec{ProviderRef: v1.ProviderReference{Name: provider}},
 		Status:     v1.PaymentOrderStatus{Phase: phase},
 	}
 	for _, m := range mutate {

@@ -90,7 +90,7 @@ func TestSecureMetricsOnAPIServer(t *testing.T) {
 	order := &v1.PaymentOrder{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "stuck"},
 		Spec: v1.PaymentOrderSpec{
-			ProviderRef: v1.LocalObjectReference{Name: "absent"}, Amount: "25.00", Currency: "CNY",
+			ProviderRef: v1.ProviderReference{Name: "absent"}, Amount: "25.00", Currency: "CNY",
 			Channel: "sandbox", Subject: "Flat white",
 		},
 	}
