@@ -225,13 +225,28 @@ func (s *orderSync) expire(ctx context.Context, rp *resolver.Resolved) (ctrl.Res
 	default:
 		return s.retryableError("query", err)
 	}
-	if err := rp.Provider.Close(ctx, s.status.OutTradeNo, s.status.ProviderPaymentID); err != nil && !errors.Is(err, providers.ErrNotFound) {
+	message := "not paid by expiresAt; closed at the provider"
+	err = rp.Provider.Close(ctx, s.status.OutTradeNo, s.status.ProviderPaymentID)
+	switch {
+	case err == nil, errors.Is(err, providers.ErrNotFound):
+	case errors.Is(err, providers.ErrPayableUntilExpiry):
+		// Nothing to close (Alipay page/wap: the buyer never opened the link): the link itself
+		// is what stays payable, until the expiry kubepay gave the provider.
+		deadline := s.status.ExpiresAt.Time
+		if s.status.PaymentExpiresAt != nil {
+			deadline = s.status.PaymentExpiresAt.Time
+		}
+		if s.now.Before(deadline) {
+			return ctrl.Result{RequeueAfter: deadline.Sub(s.now) + time.Second}, nil
+		}
+		message = "not paid by expiresAt; the provider never saw the payment and its link has expired"
+	default:
 		// ErrAlreadyPaid lands here too: paid between the query and the close, so the retry's
 		// query finds it paid and the order becomes Paid, never Expired.
 		return s.retryableError("close", err)
 	}
 	s.apply(statemachine.Event{Type: statemachine.ExpiryReached, Source: v1.SourceController, At: s.now,
-		Reason: v1.ReasonExpired, Message: "not paid by expiresAt; closed at the provider"})
+		Reason: v1.ReasonExpired, Message: message})
 	return ctrl.Result{}, nil
 }
 

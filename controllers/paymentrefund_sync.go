@@ -246,12 +246,8 @@ func (s *refundSync) applyFact(f settle.RefundFact) {
 	if ok {
 		s.apply(ev)
 	}
-	if f.Status == providers.RefundProcessing && f.FailureReason != "" {
-		// Stuck at the provider (WeChat Pay ABNORMAL): still in flight, reservation held, and a
-		// person must act at the provider.
-		if s.setCondition(metav1.ConditionFalse, v1.ReasonRefundAbnormal, f.FailureReason) {
-			s.warnings = append(s.warnings, warning{v1.ReasonRefundAbnormal, f.FailureReason})
-		}
+	if settle.NoteStuckRefund(&s.status, f, s.refund.Generation, s.now) {
+		s.warnings = append(s.warnings, warning{v1.ReasonRefundAbnormal, f.FailureReason})
 	}
 }
 

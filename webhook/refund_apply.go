@@ -78,7 +78,10 @@ func (s *Server) decideRefund(ctx context.Context, ref *v1.PaymentRefund, n prov
 	if err != nil {
 		return ResultError, fmt.Errorf("PaymentRefund %s/%s: %w", ref.Namespace, ref.Name, err)
 	}
-	if !changed {
+	fact := settle.FromRefundNotification(n)
+	next = *next.DeepCopy() // NextRefund returns the status itself when nothing changed
+	stuck := settle.NoteStuckRefund(&next, fact, ref.Generation, s.now())
+	if !changed && !stuck {
 		return ResultDuplicate, nil
 	}
 	next.ObservedGeneration = ref.Status.ObservedGeneration
@@ -88,6 +91,11 @@ func (s *Server) decideRefund(ctx context.Context, ref *v1.PaymentRefund, n prov
 	if err := s.Client.Status().Update(ctx, updated); err != nil {
 		return ResultError, err
 	}
-	emit.EmitRefund(updated, next.History[len(next.History)-1:])
+	if changed {
+		emit.EmitRefund(updated, next.History[len(next.History)-1:])
+	}
+	if stuck {
+		emit.Warning(updated, v1.ReasonRefundAbnormal, v1.ActionNotification, fact.FailureReason)
+	}
 	return ResultApplied, nil
 }

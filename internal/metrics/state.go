@@ -23,7 +23,7 @@ import (
 // "type" so the two can be joined.
 var (
 	ordersDesc = prometheus.NewDesc("kubepay_orders",
-		"PaymentOrders by namespace, PaymentProvider name and phase (an order the controller has not seen yet counts as Pending).",
+		"PaymentOrders not yet settled (the ones the manager holds: settled orders leave its cache), by namespace, PaymentProvider name and phase (an order the controller has not seen yet counts as Pending). Settled ones are counted by kubepay_order_transitions_total.",
 		[]string{"namespace", "provider", "phase"}, nil)
 	pendingAgeDesc = prometheus.NewDesc("kubepay_orders_pending_oldest_age_seconds",
 		"Age (since creation) of the oldest PaymentOrder still Pending, by namespace and PaymentProvider name; 0 when none is Pending. An order leaves Pending once its payment is created at the provider, normally within seconds.",

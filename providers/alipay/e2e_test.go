@@ -135,7 +135,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("paidAmount %q, paidAt %v", o.Status.PaidAmount, o.Status.PaidAt)
 	}
 	// Alipay retries until it reads "success": a redelivery is acknowledged without a write.
-	rv := o.ResourceVersion
+	rv := e.WaitSettled("tea").ResourceVersion
 	status, body, err = fakegateway.Post(t.Context(), tr.NotifyURL, paid.Encode())
 	if err != nil || status != http.StatusOK || body != "success" {
 		t.Fatalf("redelivery answered %d %q %v, want 200 success", status, body, err)

@@ -119,7 +119,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("paidAmount %q, paidAt %v", o.Status.PaidAmount, o.Status.PaidAt)
 	}
 	// WeChat Pay retries until it gets a 2xx: a redelivery is acknowledged without a write.
-	rv := o.ResourceVersion
+	rv := e.WaitSettled("tea").ResourceVersion
 	status, _, err = fakegateway.Post(t.Context(), wantNotify, h, body)
 	if err != nil || status != http.StatusNoContent {
 		t.Fatalf("redelivery answered %d %v, want 204", status, err)

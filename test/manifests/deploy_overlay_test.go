@@ -20,6 +20,8 @@ const defaultImage = "kubepay/manager:latest"
 // generate (hack/deploy-overlay.sh) with the kubectl hack/ builds, for several IMG forms, and
 // checks that kustomize set the image and changed nothing else.
 func TestDeployOverlaySetsTheImage(t *testing.T) {
+	// It needs the kubectl hack/ builds with the control plane, which -short goes without.
+	testenv.SkipIfShort(t)
 	assets, err := testenv.AssetsDir()
 	if err != nil {
 		t.Fatal(err)

@@ -42,6 +42,7 @@ type object struct {
 // render runs kubectl kustomize (the kubectl hack/ builds) on dir.
 func render(t *testing.T, dir string) []object {
 	t.Helper()
+	testenv.SkipIfShort(t) // the kubectl comes with the control plane, which -short goes without
 	assets, err := testenv.AssetsDir()
 	if err != nil {
 		t.Fatal(err)

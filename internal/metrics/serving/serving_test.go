@@ -122,6 +122,12 @@ func TestSecureMetricsOnAPIServer(t *testing.T) {
 		{"ServiceAccount without metrics-reader", url, strangerToken, https, http.StatusForbidden, "Authorization denied for user system:serviceaccount:" + ns + ":stranger", "an authenticated identity with no grant on /metrics is forbidden"},
 		{"ServiceAccount bound to metrics-reader", url, scraperToken, https, http.StatusOK, "kubepay_refunds{phase=\"Pending\"}", "the shipped metrics-reader role is all a scraper needs, and the state gauges are served"},
 	}
+	// The state gauges are registered by a leader-only runnable: wait for it, not for a guess.
+	testenv.Eventually(t, 30*time.Second, func() (bool, string) {
+		status, body, err := get(https, url, scraperToken)
+		return err == nil && status == http.StatusOK && strings.Contains(body, "kubepay_refunds{"),
+			fmt.Sprintf("scrape answered %d (err %v) without the state gauges yet", status, err)
+	})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			status, body, err := get(tc.client, tc.url, tc.token)
