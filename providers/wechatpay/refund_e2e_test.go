@@ -192,49 +192,60 @@ func TestRefundEndToEnd(t *testing.T) {
 		e.checkStats(o.Status.OutTradeNo, 1050, numbers...)
 	})
 
-	t.Run("ABNORMAL stays in flight", func(t *testing.T) {
-		e := refundE2E(t, base)
-		// The controller queries every half second; the notifications reach the callback server.
-		e.createProvider("wx-abnormal", e.Manager.CallbackURL, 500*time.Millisecond)
-		o := e.paidOrder("cake", "wx-abnormal", "kp-wx-refund-0003", true)
-		r := e.processing("cake-part", "cake", "4.00", 400)
-		if err := e.gw.CompleteRefund(r.Status.OutRefundNo, fakegateway.RefundAbnormal); err != nil {
-			t.Fatal(err)
-		}
-		testenv.Eventually(t, providertest.E2ETimeout, func() (bool, string) {
-			got := e.Refund("cake-part")
-			c := meta.FindStatusCondition(got.Status.Conditions, v1.ConditionReady)
-			return c != nil && c.Status == metav1.ConditionFalse && c.Reason == v1.ReasonRefundAbnormal,
-				fmt.Sprintf("PaymentRefund cake-part is %s with conditions %+v, want Ready=False %s", got.Status.Phase, got.Status.Conditions, v1.ReasonRefundAbnormal)
-		})
-		testenv.Eventually(t, providertest.E2ETimeout, func() (bool, string) {
-			d := e.gw.Deliveries()
-			return len(d) == 1 && d[0].StatusCode == http.StatusNoContent, fmt.Sprintf("gateway deliveries %+v, want REFUND.ABNORMAL answered 204", d)
-		})
-		// The money left the merchant's balance at WeChat Pay: the refund stays in flight and its
-		// reservation holds, so the amount can be neither refunded again nor counted yet.
-		got, order := e.Refund("cake-part"), e.Get("cake")
-		res, _ := providertest.Reservation(order, "cake-part")
-		if got.Status.Phase != v1.RefundProcessing || got.Status.RefundedAt != nil {
-			t.Errorf("ABNORMAL refund cake-part is %s (refundedAt %v), want Processing", got.Status.Phase, got.Status.RefundedAt)
-		}
-		if order.Status.Phase != v1.PhasePaid || order.Status.RefundedAmountMinor != 0 || res.State != v1.RefundReserved || res.AmountMinor != 400 {
-			t.Errorf("order cake is %s refunded %d with reservation %+v while its refund is ABNORMAL, want Paid, 0 and 400 reserved", order.Status.Phase, order.Status.RefundedAmountMinor, res)
-		}
-		e.CreateRefund("cake-too-much", "cake", "7.00", "")
-		if over := e.WaitRefund("cake-too-much", v1.RefundFailed); providertest.LastRefundTransition(over).Reason != v1.ReasonExceedsRefundable {
-			t.Errorf("with 4.00 held by the ABNORMAL refund, 7.00 of 10.50 failed with %+v, want %s", providertest.LastRefundTransition(over), v1.ReasonExceedsRefundable)
-		}
+	// ABNORMAL: WeChat Pay took the money from the merchant's balance but could not give it to
+	// the customer; a person must act at WeChat Pay. The refund must stay in flight, marked.
+	abnormal := []struct {
+		name, why  string
+		queryEvery time.Duration
+	}{
+		{"ABNORMAL found by the refund query", "the controller queries every half second and reads ABNORMAL in the answer", 500 * time.Millisecond},
+	}
+	for i, tc := range abnormal {
+		t.Run(tc.name, func(t *testing.T) {
+			e := refundE2E(t, base)
+			provider := fmt.Sprintf("wx-abnormal-%d", i)
+			e.createProvider(provider, e.Manager.CallbackURL, tc.queryEvery)
+			order, part, tooMuch := fmt.Sprintf("cake-%d", i), fmt.Sprintf("cake-%d-part", i), fmt.Sprintf("cake-%d-too-much", i)
+			o := e.paidOrder(order, provider, fmt.Sprintf("kp-wx-abnormal-%04d", i), true)
+			r := e.processing(part, order, "4.00", 400)
+			if err := e.gw.CompleteRefund(r.Status.OutRefundNo, fakegateway.RefundAbnormal); err != nil {
+				t.Fatal(err)
+			}
+			testenv.Eventually(t, providertest.E2ETimeout, func() (bool, string) {
+				d := e.gw.Deliveries()
+				return len(d) == 1 && d[0].StatusCode == http.StatusNoContent, fmt.Sprintf("gateway deliveries %+v, want REFUND.ABNORMAL answered 204", d)
+			})
+			testenv.Eventually(t, providertest.E2ETimeout, func() (bool, string) {
+				got := e.Refund(part)
+				c := meta.FindStatusCondition(got.Status.Conditions, v1.ConditionReady)
+				return c != nil && c.Status == metav1.ConditionFalse && c.Reason == v1.ReasonRefundAbnormal,
+					fmt.Sprintf("%s: PaymentRefund %s is %s with conditions %+v, want Ready=False %s", tc.why, part, got.Status.Phase, got.Status.Conditions, v1.ReasonRefundAbnormal)
+			})
+			// The money left the merchant's balance at WeChat Pay: the refund stays in flight and
+			// its reservation holds, so the amount can be neither refunded again nor counted yet.
+			got, ledger := e.Refund(part), e.Get(order)
+			res, _ := providertest.Reservation(ledger, part)
+			if got.Status.Phase != v1.RefundProcessing || got.Status.RefundedAt != nil {
+				t.Errorf("ABNORMAL refund %s is %s (refundedAt %v), want Processing", part, got.Status.Phase, got.Status.RefundedAt)
+			}
+			if ledger.Status.Phase != v1.PhasePaid || ledger.Status.RefundedAmountMinor != 0 || res.State != v1.RefundReserved || res.AmountMinor != 400 {
+				t.Errorf("order %s is %s refunded %d with reservation %+v while its refund is ABNORMAL, want Paid, 0 and 400 reserved", order, ledger.Status.Phase, ledger.Status.RefundedAmountMinor, res)
+			}
+			e.CreateRefund(tooMuch, order, "7.00", "")
+			if over := e.WaitRefund(tooMuch, v1.RefundFailed); providertest.LastRefundTransition(over).Reason != v1.ReasonExceedsRefundable {
+				t.Errorf("with 4.00 held by the ABNORMAL refund, 7.00 of 10.50 failed with %+v, want %s", providertest.LastRefundTransition(over), v1.ReasonExceedsRefundable)
+			}
 
-		// A person sends the money on at WeChat Pay: the refund succeeds and is counted.
-		if err := e.gw.CompleteRefund(r.Status.OutRefundNo, fakegateway.RefundSuccess); err != nil {
-			t.Fatal(err)
-		}
-		got = e.WaitRefund("cake-part", v1.RefundSucceeded)
-		if c := meta.FindStatusCondition(got.Status.Conditions, v1.ConditionReady); c == nil || c.Status != metav1.ConditionTrue || c.Reason != v1.ReasonRefunded {
-			t.Errorf("succeeded refund cake-part has Ready %+v, want True %s", c, v1.ReasonRefunded)
-		}
-		e.WaitRefunded("cake", v1.PhasePartiallyRefunded, "4.00")
-		e.checkStats(o.Status.OutTradeNo, 400, r.Status.OutRefundNo)
-	})
+			// A person sends the money on at WeChat Pay: the refund succeeds and is counted.
+			if err := e.gw.CompleteRefund(r.Status.OutRefundNo, fakegateway.RefundSuccess); err != nil {
+				t.Fatal(err)
+			}
+			got = e.WaitRefund(part, v1.RefundSucceeded)
+			if c := meta.FindStatusCondition(got.Status.Conditions, v1.ConditionReady); c == nil || c.Status != metav1.ConditionTrue || c.Reason != v1.ReasonRefunded {
+				t.Errorf("succeeded refund %s has Ready %+v, want True %s", part, c, v1.ReasonRefunded)
+			}
+			e.WaitRefunded(order, v1.PhasePartiallyRefunded, "4.00")
+			e.checkStats(o.Status.OutTradeNo, 400, r.Status.OutRefundNo)
+		})
+	}
 }
