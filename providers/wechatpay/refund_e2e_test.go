@@ -192,6 +192,34 @@ func TestRefundEndToEnd(t *testing.T) {
 		e.checkStats(o.Status.OutTradeNo, 1050, numbers...)
 	})
 
+	t.Run("CLOSED fails and frees the amount", func(t *testing.T) {
+		e := refundE2E(t, base)
+		e.createProvider("wx-closed", e.Manager.CallbackURL, 10*time.Minute)
+		o := e.paidOrder("juice", "wx-closed", "kp-wx-refund-0004", true)
+		r := e.processing("juice-part", "juice", "4.00", 400)
+		if err := e.gw.CompleteRefund(r.Status.OutRefundNo, fakegateway.RefundClosed); err != nil {
+			t.Fatal(err)
+		}
+		r = e.WaitRefund("juice-part", v1.RefundFailed)
+		if last := providertest.LastRefundTransition(r); last.Source != v1.SourceNotification || last.Reason != v1.ReasonRefundFailed || r.Status.RefundedAt != nil {
+			t.Errorf("juice-part Failed through %+v (refundedAt %v), want by the REFUND.CLOSED notification, %s", last, r.Status.RefundedAt, v1.ReasonRefundFailed)
+		}
+		// CLOSED moved no money: kubepay releases the reservation, as WeChat Pay frees the amount,
+		// and the whole payment can then be refunded.
+		testenv.Eventually(t, providertest.E2ETimeout, func() (bool, string) {
+			got := e.Get("juice")
+			return got.Status.Phase == v1.PhasePaid && len(got.Status.Refunds) == 0,
+				fmt.Sprintf("order juice is %s with ledger %+v after its refund was CLOSED, want Paid and nothing held", got.Status.Phase, got.Status.Refunds)
+		})
+		all := e.processing("juice-all", "juice", "10.50", 1050)
+		if err := e.gw.CompleteRefund(all.Status.OutRefundNo, fakegateway.RefundSuccess); err != nil {
+			t.Fatal(err)
+		}
+		e.WaitRefund("juice-all", v1.RefundSucceeded)
+		e.WaitRefunded("juice", v1.PhaseRefunded, "10.50")
+		e.checkStats(o.Status.OutTradeNo, 1050, r.Status.OutRefundNo, all.Status.OutRefundNo)
+	})
+
 	// ABNORMAL: WeChat Pay took the money from the merchant's balance but could not give it to
 	// the customer; a person must act at WeChat Pay. The refund must stay in flight, marked.
 	abnormal := []struct {
