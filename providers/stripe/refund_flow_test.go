@@ -8,6 +8,10 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
 	v1 "github.com/kubepay/kubepay/api/v1alpha1"
 	"github.com/kubepay/kubepay/providers/internal/providertest"
 	"github.com/kubepay/kubepay/providers/stripe"
@@ -47,19 +51,25 @@ func (s *stripeNS) refundEventFor(id, typ, status string, r *v1.PaymentRefund, o
 	}
 }
 
-// pendingRefund makes the recording proxy answer the next POST /v1/refunds itself with the
-// refund Stripe answers for most payment methods: status pending, the result to come by webhook.
-// stripe-mock, which answers fixtures, always says succeeded.
-func pendingRefund(rec *recorder, id, outRefundNo, outTradeNo, ns, pi string, amount int64) {
+// clusterRefundJSON is a Stripe refund of kubepay's, as Stripe answers it: status, on the PaymentIntent
+// pi, with the metadata kubepay puts on its refunds.
+func clusterRefundJSON(id, status, outRefundNo, outTradeNo, ns, pi string, amount int64) string {
 	b, err := json.Marshal(map[string]any{
-		"id": id, "object": "refund", "amount": amount, "currency": "usd", "status": "pending", "payment_intent": pi,
+		"id": id, "object": "refund", "amount": amount, "currency": "usd", "status": status, "payment_intent": pi,
 		"created": time.Now().Unix(), "charge": "ch_kubepay_test",
 		"metadata": map[string]string{stripe.MetadataOutRefundNo: outRefundNo, stripe.MetadataNamespace: ns, stripe.MetadataProvider: testProvider, stripe.MetadataOutTradeNo: outTradeNo},
 	})
 	if err != nil {
 		panic(err)
 	}
-	rec.answer(http.MethodPost, "/v1/refunds", http.StatusOK, string(b))
+	return string(b)
+}
+
+// pendingRefund makes the recording proxy answer the next POST /v1/refunds itself with the
+// refund Stripe answers for most payment methods: status pending, the result to come by webhook.
+// stripe-mock, which answers fixtures, always says succeeded.
+func pendingRefund(rec *recorder, id, outRefundNo, outTradeNo, ns, pi string, amount int64) {
+	rec.answer(http.MethodPost, "/v1/refunds", http.StatusOK, clusterRefundJSON(id, "pending", outRefundNo, outTradeNo, ns, pi, amount))
 }
 
 // checkRefundRequest fails unless the refund request the proxy recorded is the one Stripe must
@@ -227,5 +237,50 @@ func TestStripeRefundWebhookCases(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestStripeRefundSettledByQuery: a refund Stripe answered pending whose webhooks never arrive is
+// settled by the controller's refund query, GET /v1/refunds/{id}. stripe-mock answers that with
+// its fixture refund (amount 100, no metadata), which kubepay rightly refuses as another refund,
+// so the proxy answers the query as Stripe would: pending, then succeeded.
+func TestStripeRefundSettledByQuery(t *testing.T) {
+	env, mgr := startCluster(t)
+	rec := newRecorder(t, stripeMockURL(t))
+	s := newStripeNS(t, env, mgr, rec.URL)
+	e := s.refunds()
+	o := s.paidOrder("chai", "12.50", "pi_kubepay_chai")
+	// The order is Paid: from now on only its refund is queried, every half second.
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		pp := &v1.PaymentProvider{}
+		if err := env.Client.Get(t.Context(), client.ObjectKey{Namespace: s.NS, Name: testProvider}, pp); err != nil {
+			return err
+		}
+		half := &metav1.Duration{Duration: 500 * time.Millisecond}
+		pp.Spec.Query = &v1.QuerySettings{InitialInterval: half, MaxInterval: half}
+		return env.Client.Update(t.Context(), pp)
+	})
+	if err != nil {
+		t.Fatalf("setting the query interval of PaymentProvider %s/%s: %v", s.NS, testProvider, err)
+	}
+
+	const refundID = "re_kubepay_chai_all"
+	pendingRefund(rec, refundID, "chai_all_0001", o.Status.OutTradeNo, s.NS, o.Status.ProviderTransactionID, 1250)
+	queried := func(status string) canned {
+		return canned{http.StatusOK, clusterRefundJSON(refundID, status, "chai_all_0001", o.Status.OutTradeNo, s.NS, o.Status.ProviderTransactionID, 1250)}
+	}
+	rec.answers(http.MethodGet, "/v1/refunds/"+refundID, queried("pending"), queried("succeeded"))
+	e.CreateRefund("chai-all", "chai", "12.50", "chai_all_0001")
+	r := e.WaitRefund("chai-all", v1.RefundSucceeded)
+	h := r.Status.History
+	if len(h) < 2 || h[len(h)-2].To != v1.RefundProcessing || h[len(h)-1].Source != v1.SourceQuery || r.Status.LastNotification != nil {
+		t.Errorf("chai-all reached Succeeded through %+v (lastNotification %+v), want Processing then Succeeded by query", h, r.Status.LastNotification)
+	}
+	if n := len(rec.requests(http.MethodGet, "/v1/refunds/"+refundID)); n < 2 {
+		t.Errorf("requests %v: want the refund queried by its id until it succeeded", rec.all())
+	}
+	e.WaitRefunded("chai", v1.PhaseRefunded, "12.50")
+	if n := len(rec.requests(http.MethodPost, "/v1/refunds")); n != 1 {
+		t.Errorf("requests %v: want one POST /v1/refunds", rec.all())
 	}
 }
