@@ -227,6 +227,7 @@ func TestRefundEndToEnd(t *testing.T) {
 		queryEvery time.Duration
 	}{
 		{"ABNORMAL found by the refund query", "the controller queries every half second and reads ABNORMAL in the answer", 500 * time.Millisecond},
+		{"ABNORMAL told by notification alone", "queries are 10 minutes away: the verified REFUND.ABNORMAL notification, acknowledged with 204, is all kubepay hears for now", 10 * time.Minute},
 	}
 	for i, tc := range abnormal {
 		t.Run(tc.name, func(t *testing.T) {
