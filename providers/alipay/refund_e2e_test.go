@@ -162,7 +162,8 @@ func TestRefundEndToEnd(t *testing.T) {
 		if last := providertest.LastRefundTransition(rest); last.Source != v1.SourceController || rest.Status.RefundedAt == nil {
 			t.Errorf("tea-rest Succeeded by %s (refundedAt %v), want by the controller on Alipay's fund_change Y", last.Source, rest.Status.RefundedAt)
 		}
-		done := e.WaitRefunded("tea", v1.PhaseRefunded, "10.50")
+		e.WaitRefunded("tea", v1.PhaseRefunded, "10.50")
+		done := e.WaitSettled("tea") // the controller's last write: labelled settled
 		// Its notification says TRADE_CLOSED (refunded in full): acknowledged, counted nowhere
 		// again, and no expiry of the order.
 		closing := e.refundNotification(o.Status.OutTradeNo, rest.Status.OutRefundNo)
