@@ -31,6 +31,11 @@ func (r *PaymentOrderReconciler) finalize(ctx context.Context, order *v1.Payment
 	}
 	f := &finalizeSync{r: r, order: order, status: *order.Status.DeepCopy(), now: r.now()}
 	release, result, err := f.run(ctx)
+	if err == nil && release {
+		// The object goes: its status is not worth a write (which would also bring it back for
+		// a second, needless close before the finalizer is removed). The Events tell.
+		f.status = f.order.Status
+	}
 	if werr := f.writeStatus(ctx); werr != nil {
 		if apierrors.IsConflict(werr) {
 			return ctrl.Result{RequeueAfter: time.Second}, nil
@@ -263,7 +268,9 @@ func (f *finalizeSync) warnOnce(reason, message string) {
 
 // writeStatus writes the status once, when it changed, then tells of it.
 func (f *finalizeSync) writeStatus(ctx context.Context) error {
-	settle.OrderHealth(&f.status, f.order.Generation, f.now)
+	if !equality.Semantic.DeepEqual(f.status, f.order.Status) {
+		settle.OrderHealth(&f.status, f.order.Generation, f.now)
+	}
 	if !equality.Semantic.DeepEqual(f.status, f.order.Status) {
 		updated := f.order.DeepCopy()
 		updated.Status = f.status

@@ -29,10 +29,20 @@ const maxBookingConflicts = 5
 func (r *PaymentRefundReconciler) reserve(ctx context.Context, order *v1.PaymentOrder, ref *v1.PaymentRefund, st v1.PaymentRefundStatus) (*v1.PaymentOrder, error) {
 	res := v1.RefundReservation{Name: ref.Name, OutRefundNo: st.OutRefundNo, AmountMinor: st.AmountMinor, LatePaymentID: ref.Spec.LatePaymentID}
 	var written *v1.PaymentOrder
-	err := r.updateOrder(ctx, order, func(o *v1.PaymentOrder) (v1.PaymentOrderStatus, bool, error) {
+	reserve := func(o *v1.PaymentOrder) (v1.PaymentOrderStatus, bool, error) {
 		next, err := statemachine.Reserve(o.Status, res, o.Spec.Currency)
 		return next, err == nil && !equality.Semantic.DeepEqual(next, o.Status), err
-	}, func(o *v1.PaymentOrder) { written = o })
+	}
+	err := r.updateOrder(ctx, order, reserve, func(o *v1.PaymentOrder) { written = o })
+	if errors.Is(err, statemachine.ErrOrderNotPaid) {
+		// A refusal for good must not rest on a cache that may not have seen the payment yet:
+		// decide again on the API server's version.
+		fresh := &v1.PaymentOrder{}
+		if gerr := r.APIReader.Get(ctx, client.ObjectKeyFromObject(order), fresh); gerr != nil {
+			return nil, fmt.Errorf("re-reading PaymentOrder %s/%s before refusing its refund: %w", order.Namespace, order.Name, gerr)
+		}
+		err = r.updateOrder(ctx, fresh, reserve, func(o *v1.PaymentOrder) { written = o })
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -36,7 +36,7 @@ func (r *PaymentOrderReconciler) refundUnwanted(ctx context.Context, order *v1.P
 			continue
 		}
 		name := unwantedRefundName(order.Name, "late", lp.ID)
-		reason := fmt.Sprintf("late payment for a %s order", lp.Phase)
+		reason := fmt.Sprintf("late payment: the order was already %s", lp.Phase)
 		if err := r.createRefund(ctx, order, name, lp.Amount, reason, lp.ID); err != nil {
 			return false, err
 		}

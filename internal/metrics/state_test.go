@@ -82,7 +82,7 @@ func ordersOf(ns, provider string, counts map[v1.Phase]int) string {
 
 const (
 	ordersHead = `
-# HELP kubepay_orders PaymentOrders by namespace, PaymentProvider name and phase (an order the controller has not seen yet counts as Pending).
+# HELP kubepay_orders PaymentOrders not yet settled (the ones the manager holds: settled orders leave its cache), by namespace, PaymentProvider name and phase (an order the controller has not seen yet counts as Pending). Settled ones are counted by kubepay_order_transitions_total.
 # TYPE kubepay_orders gauge
 `
 	pendingHead = `

@@ -178,7 +178,8 @@ func Reserve(cur v1.PaymentOrderStatus, r v1.RefundReservation, currency string)
 // refundable is what was paid and can be refunded: the main payment, or one late payment.
 func refundable(cur v1.PaymentOrderStatus, latePaymentID string) (int64, error) {
 	if latePaymentID == "" {
-		if cur.Phase != v1.PhasePaid && cur.Phase != v1.PhasePartiallyRefunded {
+		// Refunded was paid: what is left of it (nothing) is ExceedsRefundable's to say.
+		if cur.Phase != v1.PhasePaid && cur.Phase != v1.PhasePartiallyRefunded && cur.Phase != v1.PhaseRefunded {
 			return 0, fmt.Errorf("%w (order is %q)", ErrOrderNotPaid, cur.Phase)
 		}
 		return cur.AmountMinor, nil

@@ -113,6 +113,11 @@ func TestReserveNeverMoreThanPaid(t *testing.T) {
 	if _, err := Reserve(order(v1.PhaseExpired, 1000), reservation("x", 1), "CNY"); !errors.Is(err, ErrOrderNotPaid) {
 		t.Fatalf("refund of an expired order: %v, want ErrOrderNotPaid", err)
 	}
+	refunded := order(v1.PhaseRefunded, 1000)
+	refunded.Refunds = []v1.RefundReservation{{Name: "all", OutRefundNo: "ORN-all", AmountMinor: 1000, State: v1.RefundCommitted}}
+	if _, err := Reserve(refunded, reservation("more", 1), "CNY"); !errors.Is(err, ErrExceedsRefundable) {
+		t.Fatalf("refund of a fully refunded order: %v, want ErrExceedsRefundable (it was paid; nothing is left)", err)
+	}
 }
 
 // TestCommitRefundMovesThePhase: Paid -> PartiallyRefunded -> Refunded as refunds succeed, each

@@ -32,6 +32,8 @@ func StartManager(env *testenv.Env, faults *Faults, mutate func(*manager.Options
 		MaxConcurrentReconciles: 8,
 		// Retention and the claim sweep run often, so tests wait seconds for them.
 		HousekeepingInterval: time.Second,
+		// A test binary may start several managers (one per test, or two installs at once).
+		SecondInProcess: true,
 	}
 	if faults != nil {
 		opts.WrapClient = faults.Wrap

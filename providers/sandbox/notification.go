@@ -38,6 +38,9 @@ type paymentData struct {
 	Status     string `json:"status"`
 	Amount     int64  `json:"amount"`
 	Currency   string `json:"currency"`
+	// PaidAt is the payment's own time: the event's "created" is when the event was made, which
+	// can be a second later and must not become the order's paidAt.
+	PaidAt time.Time `json:"paid_at"`
 }
 
 func malformed(format string, a ...any) error {
@@ -87,6 +90,9 @@ func (c *Client) ParseNotification(_ context.Context, r *http.Request, body []by
 	n.Status = status
 	if status == providers.StatusSucceeded {
 		n.TransactionID = d.ID
+		if !d.PaidAt.IsZero() {
+			n.OccurredAt = d.PaidAt.UTC()
+		}
 	}
 	return n, nil
 }

@@ -274,3 +274,23 @@ func TestParseRefundNotification(t *testing.T) {
 		}
 	})
 }
+
+// TestPaidAtIsThePaymentsTime: the order's paidAt is when the payment succeeded, not when the
+// gateway made the event (a clock read later, which can fall in the next second).
+func TestPaidAtIsThePaymentsTime(t *testing.T) {
+	t.Parallel()
+	p := verifier(t)
+	paidAt := fixedNow.Add(-time.Second)
+	body := []byte(strings.Replace(string(eventBody("payment.succeeded", "succeeded")), `"currency":"USD"`,
+		`"currency":"USD","paid_at":"`+paidAt.Format(time.RFC3339Nano)+`"`, 1))
+	if !strings.Contains(string(body), "paid_at") {
+		t.Fatalf("test body has no paid_at: %s", body)
+	}
+	n, err := p.ParseNotification(context.Background(), request(gateway.SignPayload(gatewaytest.SigningKey(), fixedNow, body)), body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !n.OccurredAt.Equal(paidAt) {
+		t.Errorf("OccurredAt %v, want the payment's paid_at %v (the event was created at %v)", n.OccurredAt, paidAt, fixedNow)
+	}
+}
