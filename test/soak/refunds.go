@@ -57,6 +57,19 @@ type refundPlan struct {
 	delay time.Duration
 }
 
+// cannotRun reports whether refunds planned this way can never start for an order that ended
+// in phase: refunds of a payment whose order was never paid (the customer's payment came too
+// late, as it can when the machine stalls), or refunds of an unpaid order that was paid after all.
+func (rp refundPlan) cannotRun(phase v1.Phase) bool {
+	if !phase.Terminal() {
+		return false
+	}
+	if rp.kind == refundUnpaid {
+		return phase != v1.PhaseExpired
+	}
+	return !paidPhase(phase)
+}
+
 // expected is what must become of the plan's refunds: how many succeed, the reasons of the
 // others, and the totals the order may end with refunded (either amount for dup_id).
 func (rp refundPlan) expected(paid int64) (succeeded int, refused map[string]int, totals []int64) {
@@ -133,17 +146,21 @@ type refunder struct {
 	mu   sync.Mutex
 	seen map[string]bool
 	wg   sync.WaitGroup
-	// started counts the orders whose refunds were started, active those still being created,
-	// requested the PaymentRefunds the API server accepted.
-	started, active, requested atomic.Int64
-	errMu                      sync.Mutex
-	errors                     []string
+	// active counts the orders whose refunds are being created, requested the PaymentRefunds the
+	// API server accepted.
+	active, requested atomic.Int64
+	errMu             sync.Mutex
+	errors            []string
 }
 
 func newRefunder(s *soak) *refunder { return &refunder{s: s, seen: map[string]bool{}} }
 
-// planned is how many orders have refunds planned.
-func (r *refunder) planned() int { return len(r.s.plan.refunds) }
+// hasStarted reports whether the order's refunds were started.
+func (r *refunder) hasStarted(order string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.seen[order]
+}
 
 // onChange starts an order's refunds the first time it is seen in the phase they wait for.
 func (r *refunder) onChange(ctx context.Context, o *v1.PaymentOrder) {
@@ -165,7 +182,6 @@ func (r *refunder) onChange(ctx context.Context, o *v1.PaymentOrder) {
 	if dup {
 		return
 	}
-	r.started.Add(1)
 	r.active.Add(1)
 	r.wg.Go(func() {
 		defer r.active.Add(-1)

@@ -56,6 +56,11 @@ type Results struct {
 
 	// Refunds the soak asked for (PaymentRefunds it created), how they ended, and why the refused
 	// ones were refused (the reason of their last transition).
+	// RefundsPlanned counts the refunds of the orders that reached the phase their refunds wait
+	// for; RefundPlansNotRun the orders with refunds planned that never did (their customer's
+	// payment came too late).
+	RefundsPlanned         int            `json:"refunds_planned"`
+	RefundPlansNotRun      int            `json:"refund_plans_not_run"`
 	RefundsRequested       int            `json:"refunds_requested"`
 	RefundsSucceeded       int            `json:"refunds_succeeded"`
 	RefundsRefused         int            `json:"refunds_refused"`
@@ -150,7 +155,9 @@ func printTable(r *Results) {
 		{"max_create_to_awaiting_s", "", r.MaxToAwaitingS},
 		{"max_pay_to_paid_s", "", r.MaxPayToPaidS},
 		{"max_expiry_lateness_s", "", r.MaxExpiryLatenessS},
-		{"refunds_requested", "", float64(r.RefundsRequested)},
+		{"refunds_planned", "", float64(r.RefundsPlanned)},
+		{"refund_plans_not_run (order not paid)", "", float64(r.RefundPlansNotRun)},
+		{"refunds_requested", "== refunds_planned", float64(r.RefundsRequested)},
 		{"refunds_succeeded", "", float64(r.RefundsSucceeded)},
 		{"refunds_refused", "", float64(r.RefundsRefused)},
 	}

@@ -37,10 +37,11 @@ type progress struct {
 	phases       map[v1.Phase]int
 	refundPhases map[v1.RefundPhase]int
 	// refunds counts the PaymentRefunds; reserved the refund reservations still held on orders;
-	// late the late payments the orders record, lateOpen those not yet refunded.
-	refunds, reserved, late, lateOpen int
-	stats                             gateway.Stats
-	statErr                           error
+	// late the late payments the orders record, lateOpen those not yet refunded; refundsWaiting
+	// the orders whose planned refunds have not started but still can.
+	refunds, reserved, late, lateOpen, refundsWaiting int
+	stats                                             gateway.Stats
+	statErr                                           error
 }
 
 func (s *soak) look(ctx context.Context) (progress, error) {
@@ -51,6 +52,9 @@ func (s *soak) look(ctx context.Context) (progress, error) {
 	}
 	for _, o := range list.Items {
 		p.phases[o.Status.Phase]++
+		if rp, ok := s.plan.refunds[o.Name]; ok && !s.refunder.hasStarted(o.Name) && !rp.cannotRun(o.Status.Phase) {
+			p.refundsWaiting++
+		}
 		for _, r := range o.Status.Refunds {
 			if r.State == v1.RefundReserved {
 				p.reserved++
@@ -169,13 +173,13 @@ func (s *soak) settle(ctx context.Context) error {
 		}
 		c, r := s.customer, s.refunder
 		// The late payments and refunds start from watch events, which may trail the phases
-		// read here: the counts of those started say when every one has begun.
-		begun := c.lateStarted.Load() == int64(len(s.plan.late)) && r.started.Load() == int64(r.planned())
+		// read here: what was started says when every one has begun.
+		lateBegun := c.lateStarted.Load() == int64(len(s.plan.late))
 		idle := c.active.Load() == 0 && r.active.Load() == 0
 		p, err := s.look(ctx)
 		if err == nil {
 			last = p
-			if done && begun && idle && p.terminal() == len(s.plan.orders) && p.refundsInFlight() == 0 &&
+			if done && lateBegun && p.refundsWaiting == 0 && idle && p.terminal() == len(s.plan.orders) && p.refundsInFlight() == 0 &&
 				p.reserved == 0 && p.lateOpen == 0 && p.late >= int(c.latePaid.Load()) &&
 				p.statErr == nil && p.stats.DeliveriesPending == 0 && p.pendingAtGateway() == 0 {
 				fmt.Printf("  settled at t=%.1fs: %v\n", time.Since(s.start).Seconds(), p)
@@ -184,9 +188,9 @@ func (s *soak) settle(ctx context.Context) error {
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("not settled %v after the planned traffic: chaos done %v, customer payments in flight %d, "+
-				"late payments begun %d of %d, refunded orders begun %d of %d (%d in progress), %d of %d orders terminal, "+
+				"late payments begun %d of %d, %d orders' planned refunds not begun (%d being created), %d of %d orders terminal, "+
 				"%d refunds in flight, %d reservations held, %d of %d late payments unrefunded, %d payments with refunds pending at the gateway, %d deliveries pending",
-				settleTimeout, done, c.active.Load(), c.lateStarted.Load(), len(s.plan.late), r.started.Load(), r.planned(), r.active.Load(),
+				settleTimeout, done, c.active.Load(), c.lateStarted.Load(), len(s.plan.late), last.refundsWaiting, r.active.Load(),
 				last.terminal(), len(s.plan.orders), last.refundsInFlight(), last.reserved, last.lateOpen, last.late,
 				last.pendingAtGateway(), last.stats.DeliveriesPending)
 		}

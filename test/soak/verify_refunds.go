@@ -237,6 +237,13 @@ func (v *verdict) checkPlannedRefunds(o *v1.PaymentOrder, refs []*v1.PaymentRefu
 			own = append(own, ref)
 		}
 	}
+	if rp.kind != refundNone && rp.cannotRun(o.Status.Phase) {
+		// The order never reached the phase its refunds wait for (the payment checks say
+		// whether that was right); no refund of it may exist.
+		v.r.RefundPlansNotRun++
+		rp = refundPlan{}
+	}
+	v.r.RefundsPlanned += len(rp.amounts)
 	if len(own) != len(rp.amounts) {
 		v.r.RefundsUnexpected++
 		v.example("refund_unexpected", "%s has %d PaymentRefunds of its payment, %d planned (%s)", o.Name, len(own), len(rp.amounts), rp.kind)

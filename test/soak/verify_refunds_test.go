@@ -130,3 +130,20 @@ func TestGatewayRefundRefusalsFail(t *testing.T) {
 		t.Fatal("a refund the gateway refused as exceeding its payment did not fail the soak")
 	}
 }
+
+// An order whose payment came too late (the customer was refused, the order Expired) never runs
+// its planned refunds: that is no refund failure, and a refund of it would be one.
+func TestRefundPlanOfAnUnpaidOrderDoesNotRun(t *testing.T) {
+	snap, pl := refundFixture()
+	pl.refunds["soak-2"] = refundPlan{kind: refundFull, amounts: []int64{1500}}
+	v := checkFixture(snap, pl)
+	if len(v.failures) != 0 || v.r.RefundPlansNotRun != 1 || v.r.RefundsPlanned != 1 {
+		t.Fatalf("failures %v, %d plans not run, %d refunds planned; want none, 1, 1", v.failures, v.r.RefundPlansNotRun, v.r.RefundsPlanned)
+	}
+	snap.refunds = append(snap.refunds, v1.PaymentRefund{ObjectMeta: metav1.ObjectMeta{Name: "soak-2-r1"},
+		Spec:   v1.PaymentRefundSpec{OrderRef: v1.LocalObjectReference{Name: "soak-2"}, Amount: "1500"},
+		Status: v1.PaymentRefundStatus{Phase: v1.RefundFailed, History: []v1.RefundTransition{{To: v1.RefundFailed, Reason: v1.ReasonOrderNotPaid}}}})
+	if v := checkFixture(snap, pl); v.r.RefundsUnexpected != 1 {
+		t.Fatalf("a refund of an order whose plan could not run was not flagged: %v", v.failures)
+	}
+}
