@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/kubepay/kubepay/api/v1alpha1"
+	"github.com/kubepay/kubepay/internal/localrun"
 	"github.com/kubepay/kubepay/providers/sandbox/gateway"
 )
 
@@ -154,8 +155,9 @@ func (s *soak) report(ctx context.Context, stop <-chan struct{}, wg *sync.WaitGr
 		if err != nil {
 			continue
 		}
-		fmt.Printf("  t=%5.1fs  created %d/%d; %v; customer paid %d (late %d); refunds requested %d; proxy 502s %d\n", time.Since(s.start).Seconds(),
-			s.plan.created.Load(), len(s.plan.orders), p, s.customer.paid.Load(), s.customer.latePaid.Load(), s.refunder.requested.Load(), s.proxy.badGateway.Load())
+		fmt.Printf("  t=%5.1fs  created %d/%d; %v; customer paid %d (late %d); refunds requested %d; proxy 502s %d; %s\n", time.Since(s.start).Seconds(),
+			s.plan.created.Load(), len(s.plan.orders), p, s.customer.paid.Load(), s.customer.latePaid.Load(), s.refunder.requested.Load(), s.proxy.badGateway.Load(),
+			s.leaderQueues())
 	}
 }
 
@@ -198,4 +200,29 @@ func (s *soak) settle(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// leaderQueues reads the leader's work queues from its metrics: how many orders and refunds wait
+// for a reconcile, how many it reconciled and how long one took on average. A queue that keeps
+// growing says the leader cannot keep up with the traffic.
+func (s *soak) leaderQueues() string {
+	for i := range s.managers {
+		if !s.isLeader(i) {
+			continue
+		}
+		url := "http://" + s.addr.metrics[i] + "/metrics"
+		var parts []string
+		for _, c := range []string{"paymentorder", "paymentrefund"} {
+			depth, errD := localrun.Metric(url, "workqueue_depth", `name="`+c+`"`)
+			sum, errS := localrun.Metric(url, "controller_runtime_reconcile_time_seconds_sum", `controller="`+c+`"`)
+			n, errN := localrun.Metric(url, "controller_runtime_reconcile_time_seconds_count", `controller="`+c+`"`)
+			if errD != nil || errS != nil || errN != nil || n == 0 {
+				parts = append(parts, c+" ?")
+				continue
+			}
+			parts = append(parts, fmt.Sprintf("%s %.0f queued, %.0f done, %.0fms each", c, depth, n, 1000*sum/n))
+		}
+		return s.managers[i].name + " leads: " + strings.Join(parts, "; ")
+	}
+	return "no leader"
 }
