@@ -89,7 +89,7 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	fmt.Printf("\nkubepay keeps running for you to explore:\n")
 	fmt.Printf("  export KUBECONFIG=%s\n", d.kc.kubeconfig)
-	fmt.Printf("  %s get paymentorders -n %s -o wide\n", d.kc.bin, demoNamespace)
+	fmt.Printf("  %s get paymentorders,paymentrefunds -n %s -o wide\n", d.kc.bin, demoNamespace)
 	fmt.Printf("  gateway %s (stats at %s/v1/stats), logs in %s\n", d.gatewayURL, d.gatewayURL, d.dir)
 	fmt.Printf("Press Ctrl-C to stop and clean up.\n")
 	<-ctx.Done()
