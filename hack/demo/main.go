@@ -1,6 +1,7 @@
 // Command demo plays kubepay's story end to end on loopback: a local control plane (or an
 // existing cluster), the sandbox gateway and the kubepay manager as processes, config/samples
-// applied, and a payment taken, duplicated, forged and expired, each step printed and checked.
+// applied, and a payment taken, duplicated, forged, refunded in two parts (and refused a third),
+// another expired and then paid late and refunded by kubepay itself, each step printed and checked.
 //
 // `make demo` runs it. DEMO_EXIT=1 exits after the story (status 0 only if every step happened
 // as printed); otherwise everything keeps running until Ctrl-C, which stops and cleans up.
@@ -26,6 +27,8 @@ const (
 	gatewayAddr   = "127.0.0.1:8090"
 	callbackAddr  = "127.0.0.1:8082"
 	apiKey        = "sk_sandbox_demo"
+	// gatewayRefundDelay is how long the gateway keeps a refund pending before it succeeds.
+	gatewayRefundDelay = 500 * time.Millisecond
 )
 
 func main() {
@@ -51,6 +54,8 @@ type demo struct {
 	procs         []*localrun.Proc
 	gatewayURL    string
 	callbackURL   string
+	// refunds are the PaymentRefunds the story made and how each ended, for the final table.
+	refunds []demoRefund
 }
 
 func step(format string, a ...any) { fmt.Printf("\n▶ "+format+"\n", a...) }
@@ -84,7 +89,7 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	fmt.Printf("\nkubepay keeps running for you to explore:\n")
 	fmt.Printf("  export KUBECONFIG=%s\n", d.kc.kubeconfig)
-	fmt.Printf("  %s get paymentorders -n %s -o wide\n", d.kc.bin, demoNamespace)
+	fmt.Printf("  %s get paymentorders,paymentrefunds -n %s -o wide\n", d.kc.bin, demoNamespace)
 	fmt.Printf("  gateway %s (stats at %s/v1/stats), logs in %s\n", d.gatewayURL, d.gatewayURL, d.dir)
 	fmt.Printf("Press Ctrl-C to stop and clean up.\n")
 	<-ctx.Done()
@@ -155,8 +160,11 @@ func (d *demo) startProcesses(ctx context.Context) error {
 	step("Starting the sandbox gateway and the kubepay manager (logs in %s)", d.dir)
 	pub := filepath.Join(d.dir, "gateway-public-key.pem")
 	_ = os.Remove(pub)
+	// Refunds stay pending half a second: long enough to be seen Processing, short enough that
+	// the refund steps cost CI little.
 	gw, err := localrun.Start(d.dir, "sandbox-gateway", d.gwBin,
-		"--bind-address", gatewayAddr, "--api-key", apiKey, "--public-key-out", pub, "--time-scale", "0.01")
+		"--bind-address", gatewayAddr, "--api-key", apiKey, "--public-key-out", pub, "--time-scale", "0.01",
+		"--refund-delay", gatewayRefundDelay.String())
 	if err != nil {
 		return err
 	}

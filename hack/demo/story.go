@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,12 +26,13 @@ const (
 var payForm = regexp.MustCompile(`<form method="post" action="([^"]+)"><button name="([^"]+)" value="succeeded">Pay</button>`)
 
 // story plays and checks each step; the first step that does not happen as printed fails it.
+// The refunds come between the forged notification and the second order's expiry so that they
+// use the 20 seconds that order waits to expire instead of adding to the demo's time.
 func (d *demo) story(ctx context.Context) error {
-	if err := d.paidStory(ctx); err != nil {
-		return err
-	}
-	if err := d.unpaidStory(ctx); err != nil {
-		return err
+	for _, part := range []func(context.Context) error{d.paidStory, d.forgedStory, d.refundStory, d.expiryStory, d.latePaymentStory} {
+		if err := part(ctx); err != nil {
+			return err
+		}
 	}
 	return d.listOrders()
 }
@@ -98,9 +100,8 @@ func (d *demo) paidStory(ctx context.Context) error {
 	return nil
 }
 
-// unpaidStory is steps 5 and 6: a forged notification cannot pay the second order, and it
-// expires unpaid.
-func (d *demo) unpaidStory(ctx context.Context) error {
+// forgedStory is step 5: a forged notification cannot pay the second order.
+func (d *demo) forgedStory(ctx context.Context) error {
 	step("5. A forged notification (signed with someone else's key) is refused")
 	if err := d.waitPhase(ctx, expiredOrder, "AwaitingPayment", 60*time.Second); err != nil {
 		return err
@@ -116,8 +117,12 @@ func (d *demo) unpaidStory(ctx context.Context) error {
 		return fmt.Errorf("the forged notification moved %s to %s", expiredOrder, p)
 	}
 	info("answered HTTP %d %q; %s is still AwaitingPayment", code, strings.TrimSpace(body), expiredOrder)
+	return nil
+}
 
-	step("6. The second order expires unpaid and is closed at the gateway")
+// expiryStory is step 9: the second order expires unpaid and its payment is closed.
+func (d *demo) expiryStory(ctx context.Context) error {
+	step("9. The second order expires unpaid and is closed at the gateway")
 	expires := d.kc.jsonpath("paymentorder", expiredOrder, ".status.expiresAt")
 	info("%s expires at %s", expiredOrder, expires)
 	if err := d.waitPhase(ctx, expiredOrder, "Expired", 2*time.Minute); err != nil {
@@ -135,26 +140,73 @@ func (d *demo) unpaidStory(ctx context.Context) error {
 	return nil
 }
 
-// listOrders is step 7: the orders as kubectl shows them, and the paid order's events.
+// listOrders is step 11: the orders and refunds as kubectl shows them, and the events of both
+// orders. The tables are checked too: they are what an operator reads.
 func (d *demo) listOrders() error {
-	step("7. kubectl get paymentorders")
-	out, err := d.kc.run("", "get", "paymentorders", "-n", demoNamespace, "-o", "wide")
+	step("11. kubectl get paymentorders; kubectl get paymentrefunds")
+	orders, err := d.kc.run("", "get", "paymentorders", "-n", demoNamespace, "-o", "wide")
 	if err != nil {
 		return err
 	}
-	fmt.Print(indent(out))
-	if ev, err := d.kc.run("", "get", "events", "-n", demoNamespace, "--field-selector", "involvedObject.name="+paidOrder, "--sort-by", ".metadata.creationTimestamp"); err == nil {
-		info("events of %s:", paidOrder)
-		fmt.Print(indent(ev))
+	fmt.Print(indent(orders))
+	if err := checkRow(orders, "paymentorders", paidOrder, "Refunded", "25.00"); err != nil {
+		return err
+	}
+	if err := checkRow(orders, "paymentorders", expiredOrder, "Expired", "1500"); err != nil {
+		return err
+	}
+	refunds, err := d.kc.run("", "get", "paymentrefunds", "-n", demoNamespace, "-o", "wide")
+	if err != nil {
+		return err
+	}
+	fmt.Print(indent(refunds))
+	for _, r := range d.refunds {
+		if err := checkRow(refunds, "paymentrefunds", r.name, r.phase); err != nil {
+			return err
+		}
+	}
+	for _, o := range []string{paidOrder, expiredOrder} {
+		if ev, err := d.kc.run("", "get", "events", "-n", demoNamespace, "--field-selector", "involvedObject.name="+o, "--sort-by", ".metadata.creationTimestamp"); err == nil {
+			info("events of %s:", o)
+			fmt.Print(indent(ev))
+		}
 	}
 	return nil
 }
 
+// checkRow checks that a kubectl table has a row for name whose columns include every want.
+func checkRow(table, what, name string, want ...string) error {
+	for _, line := range strings.Split(table, "\n") {
+		cols := strings.Fields(line)
+		if len(cols) == 0 || cols[0] != name {
+			continue
+		}
+		for _, w := range want {
+			if !slices.Contains(cols, w) {
+				return fmt.Errorf("kubectl get %s shows %s as %q, want a column %q", what, name, strings.Join(cols, " "), w)
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("kubectl get %s has no row for %s", what, name)
+}
+
 func (d *demo) waitPhase(ctx context.Context, name, phase string, timeout time.Duration) error {
+	err := d.waitField(ctx, "paymentorder", name, ".status.phase", phase, timeout)
+	if err != nil {
+		reason := d.kc.jsonpath("paymentorder", name, `.status.conditions[?(@.type=="Ready")].message`)
+		return fmt.Errorf("%w (Ready: %s)", err, reason)
+	}
+	return nil
+}
+
+// waitField polls one field of an object until it reads want, failing early if a process the
+// demo started has exited (nothing would move the object any more).
+func (d *demo) waitField(ctx context.Context, kind, name, path, want string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	last := ""
 	for time.Now().Before(deadline) {
-		if last = d.kc.jsonpath("paymentorder", name, ".status.phase"); last == phase {
+		if last = d.kc.jsonpath(kind, name, path); last == want {
 			return nil
 		}
 		for _, p := range d.procs {
@@ -168,8 +220,7 @@ func (d *demo) waitPhase(ctx context.Context, name, phase string, timeout time.D
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
-	reason := d.kc.jsonpath("paymentorder", name, `.status.conditions[?(@.type=="Ready")].message`)
-	return fmt.Errorf("%s is %q after %v, want %s (Ready: %s)", name, last, timeout, phase, reason)
+	return fmt.Errorf("%s %s has %s %q after %v, want %q", kind, name, path, last, timeout, want)
 }
 
 // resend asks the gateway to deliver an event again, as a provider dashboard's "resend" does.

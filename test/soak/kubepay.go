@@ -27,6 +27,8 @@ const (
 	soakAPIKey     = "sk_soak"
 	// leaseName is the manager's default LeaderElectionID.
 	leaseName = "kubepay-controller.kubepay.io"
+	// gatewayRefundDelay is how long the gateway keeps a refund pending before it succeeds.
+	gatewayRefundDelay = 2 * time.Second
 )
 
 // addresses are chosen once so that every restart comes back where its peers expect it.
@@ -68,11 +70,13 @@ func (s *soak) setUp(ctx context.Context) error {
 	}
 
 	// Full chaos. --time-scale 0.002 turns Alipay's 4m,10m,10m,1h,... into 0.48s,1.2s,1.2s,7.2s,...
-	// so retries happen within the run; the state file carries payments, pending deliveries and
-	// the signing key across the gateway's restart.
+	// so retries happen within the run; the state file carries payments, refunds, pending
+	// deliveries and settlements and the signing key across the gateway's restart. Refunds stay
+	// pending for gatewayRefundDelay, so some are in flight whenever a process is killed.
 	s.gateway = &service{name: "sandbox-gateway", bin: s.bins.Gateway, args: []string{
 		"--bind-address", s.addr.gateway, "--api-key", soakAPIKey,
 		"--state-file", filepath.Join(s.dir, "gateway-state.json"), "--time-scale", "0.002",
+		"--refund-delay", gatewayRefundDelay.String(),
 		"--duplicates", "3", "--drop-first", "2", "--drop-ratio", "0.33", "--reorder", "--delay", "50ms",
 		"--seed", fmt.Sprint(s.cfg.seed),
 	}, ready: []string{s.addr.gatewayURL() + "/healthz"}}

@@ -5,8 +5,13 @@
 // managers behind a round-robin proxy (one leader runs the controller, both serve callbacks), the
 // managers SIGKILLed and restarted, the gateway SIGKILLed and restarted from its state file, orders
 // created throughout the first part of the run, two thirds of them paid by a simulated customer
-// and the rest left to expire. It prints a table and writes bin/soak/results.json; it exits 0 only
-// when every check holds. `make soak` runs it.
+// and the rest left to expire. Half the paid orders are refunded (in part, in full, in two refunds
+// at once, by three 40% refunds at once that together exceed the payment, by two refunds with one
+// refund number), a few expired ones too (refused), and some expired orders are paid late at the
+// gateway, which kubepay must refund by itself. It prints a table and writes
+// bin/soak/results.json; it exits 0 only when every check holds: no payment lost, applied twice or
+// duplicated, no refund executed twice or beyond the payment, every late payment refunded.
+// `make soak` runs it.
 package main
 
 import (
@@ -103,7 +108,8 @@ func main() {
 		fmt.Fprintf(os.Stderr, "\n✗ soak failed: %v (logs in %s)\n", err, s.dir)
 		os.Exit(1)
 	}
-	fmt.Println("\n✓ soak passed: every paid order Paid exactly once, every unpaid one Expired and closed, nothing lost")
+	fmt.Println("\n✓ soak passed: every paid order Paid exactly once, every unpaid one Expired and closed, nothing lost;" +
+		" every refund as planned, made once, never beyond the payment; every late payment refunded by kubepay")
 }
 
 // soak is one run.
@@ -119,6 +125,7 @@ type soak struct {
 	proxy     *proxy
 	plan      *plan
 	customer  *customer
+	refunder  *refunder
 	chaos     *chaosLog
 }
 

@@ -15,11 +15,20 @@ import (
 )
 
 // plan is decided before the run from the seed: which orders exist, what they cost, when they
-// expire and whether the customer will pay them. Being fixed up front, it is also what the
-// final checks compare against.
+// expire, whether the customer will pay them (on time, or late after the order expired) and
+// which refunds the merchant will ask for. Being fixed up front, it is also what the final
+// checks compare against.
 type plan struct {
 	orders []*v1.PaymentOrder
 	pay    map[string]bool
+	// late marks unpaid orders the customer pays anyway once they are Expired: money nobody
+	// wants, which kubepay must refund by itself.
+	late map[string]bool
+	// refunds are the refunds asked for each order, once it is Paid (or, for refundUnpaid,
+	// once it is Expired).
+	refunds map[string]refundPlan
+	// paidSeen and unpaidSeen count the orders planned so far, to walk the refund cycles.
+	paidSeen, unpaidSeen int
 	// created counts the orders the API server accepted so far.
 	created atomic.Int64
 	mu      sync.Mutex
@@ -28,7 +37,10 @@ type plan struct {
 
 func newPlan(cfg config) *plan {
 	rng := rand.New(rand.NewPCG(uint64(cfg.seed), 0x736f616b))
-	p := &plan{pay: map[string]bool{}}
+	// The refund and late-payment choices draw from a stream of their own, so that a seed still
+	// gives the orders, amounts and payments it gave before refunds were planned.
+	refundRNG := rand.New(rand.NewPCG(uint64(cfg.seed), 0x726566756e64))
+	p := &plan{pay: map[string]bool{}, late: map[string]bool{}, refunds: map[string]refundPlan{}}
 	for i := range cfg.orders {
 		currency, amount := "CNY", fmt.Sprintf("%d.%02d", 1+rng.IntN(999), rng.IntN(100))
 		switch i % 5 {
@@ -50,6 +62,7 @@ func newPlan(cfg config) *plan {
 		}
 		p.orders = append(p.orders, o)
 		p.pay[o.Name] = rng.Float64() < cfg.payRatio
+		p.planRefunds(refundRNG, i, o)
 	}
 	return p
 }

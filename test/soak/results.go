@@ -3,11 +3,14 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 )
 
-// Results are the figures of one run; every value is a number, so runs can be compared by tools.
+// Results are the figures of one run; every value is a number (refunds_refused_by_reason is
+// numbers by reason), so runs can be compared by tools.
 type Results struct {
 	Orders  int `json:"orders"`
 	Paid    int `json:"paid"`
@@ -51,6 +54,48 @@ type Results struct {
 	MaxPayToPaidS      float64 `json:"max_pay_to_paid_s"`
 	MaxExpiryLatenessS float64 `json:"max_expiry_lateness_s"`
 
+	// Refunds the soak asked for (PaymentRefunds it created), how they ended, and why the refused
+	// ones were refused (the reason of their last transition).
+	// RefundsPlanned counts the refunds of the orders that reached the phase their refunds wait
+	// for; RefundPlansNotRun the orders with refunds planned that never did (their customer's
+	// payment came too late).
+	RefundsPlanned         int            `json:"refunds_planned"`
+	RefundPlansNotRun      int            `json:"refund_plans_not_run"`
+	RefundsRequested       int            `json:"refunds_requested"`
+	RefundsSucceeded       int            `json:"refunds_succeeded"`
+	RefundsRefused         int            `json:"refunds_refused"`
+	RefundsRefusedByReason map[string]int `json:"refunds_refused_by_reason"`
+	// RefundsUnexpected: orders whose refunds did not end as planned (count, reasons, total).
+	RefundsUnexpected int `json:"refunds_unexpected"`
+	RefundsStuck      int `json:"refunds_stuck"`
+	// RefundMismatch: refunds whose result kubepay and the gateway disagree on.
+	RefundMismatch int `json:"refund_mismatch"`
+	// RefundLedgerMismatch: orders whose refundedAmount, reservations or phase disagree with
+	// their Succeeded refunds or the gateway's refunded total.
+	RefundLedgerMismatch int `json:"refund_ledger_mismatch"`
+	// OverRefunds: orders whose payment the gateway refunded beyond its amount, or whose
+	// refundedAmount exceeds their amount.
+	OverRefunds int `json:"over_refunds"`
+	// RefundsExecutedTwice: out_refund_nos the gateway executed more than once.
+	RefundsExecutedTwice    int     `json:"refunds_executed_twice"`
+	PartiallyRefundedOrders int     `json:"partially_refunded_orders"`
+	RefundedOrders          int     `json:"refunded_orders"`
+	GatewayRefunds          int     `json:"gateway_refunds"`
+	GatewayRefundReplays    int     `json:"gateway_refund_replays"`
+	GatewayRefundRefusals   int     `json:"gateway_refund_refusals"`
+	GatewayRefundConflicts  int     `json:"gateway_refund_conflicts"`
+	MaxRefundS              float64 `json:"max_refund_s"`
+
+	// Late payments: orders paid at the gateway after they expired, the late payments the
+	// orders record, kubepay's own refunds of them that succeeded, and the late payments not
+	// (fully, or not verifiably) refunded at the end.
+	LatePaidAtGateway       int `json:"late_paid_at_gateway"`
+	LatePayments            int `json:"late_payments"`
+	LatePaymentRefunds      int `json:"late_payment_refunds"`
+	LatePaymentsUnrefunded  int `json:"late_payments_unrefunded"`
+	LateRefundsCreatedTwice int `json:"late_refunds_created_twice"`
+	CustomerPaidLate        int `json:"customer_paid_late"`
+
 	CustomerPaid    int `json:"customer_paid"`
 	CustomerRefused int `json:"customer_refused"`
 	CustomerGaveUp  int `json:"customer_gave_up"`
@@ -76,14 +121,15 @@ func writeResults(path string, r *Results) error {
 
 // printTable prints every figure with what it must be for the soak to pass.
 func printTable(r *Results) {
-	rows := []struct {
+	type tableRow struct {
 		k, want string
 		v       float64
-	}{
+	}
+	rows := []tableRow{
 		{"orders", "", float64(r.Orders)},
-		{"paid (Paid exactly once)", "== paid_at_gateway", float64(r.Paid)},
+		{"paid (Paid once; maybe refunded since)", "== paid_at_gateway", float64(r.Paid)},
 		{"paid_at_gateway", "", float64(r.PaidAtGateway)},
-		{"expired (payment closed)", "== closed_at_gateway", float64(r.Expired)},
+		{"expired (closed, or paid late)", "== closed + late_paid", float64(r.Expired)},
 		{"closed_at_gateway", "", float64(r.ClosedAtGateway)},
 		{"double_applied", "0", float64(r.DoubleApplied)},
 		{"lost", "0", float64(r.Lost)},
@@ -109,21 +155,51 @@ func printTable(r *Results) {
 		{"max_create_to_awaiting_s", "", r.MaxToAwaitingS},
 		{"max_pay_to_paid_s", "", r.MaxPayToPaidS},
 		{"max_expiry_lateness_s", "", r.MaxExpiryLatenessS},
+		{"refunds_planned", "", float64(r.RefundsPlanned)},
+		{"refund_plans_not_run (order not paid)", "", float64(r.RefundPlansNotRun)},
+		{"refunds_requested", "== refunds_planned", float64(r.RefundsRequested)},
+		{"refunds_succeeded", "", float64(r.RefundsSucceeded)},
+		{"refunds_refused", "", float64(r.RefundsRefused)},
+	}
+	for _, reason := range slices.Sorted(maps.Keys(r.RefundsRefusedByReason)) {
+		rows = append(rows, tableRow{"  refused " + reason, "", float64(r.RefundsRefusedByReason[reason])})
+	}
+	rows = append(rows, []tableRow{
+		{"refunds_unexpected (not as planned)", "0", float64(r.RefundsUnexpected)},
+		{"refunds_stuck (not terminal)", "0", float64(r.RefundsStuck)},
+		{"refund_mismatch (kubepay vs gateway)", "0", float64(r.RefundMismatch)},
+		{"refund_ledger_mismatch", "0", float64(r.RefundLedgerMismatch)},
+		{"over_refunds", "0", float64(r.OverRefunds)},
+		{"refunds_executed_twice", "0", float64(r.RefundsExecutedTwice)},
+		{"partially_refunded / refunded orders", "", float64(r.PartiallyRefundedOrders)},
+		{"gateway_refunds", "== succeeded + late", float64(r.GatewayRefunds)},
+		{"gateway_refund_replays (idempotent)", "", float64(r.GatewayRefundReplays)},
+		{"gateway_refund_refusals", "0", float64(r.GatewayRefundRefusals)},
+		{"gateway_refund_conflicts", "0", float64(r.GatewayRefundConflicts)},
+		{"max_refund_s", "", r.MaxRefundS},
+		{"late_paid_at_gateway", "== customer_paid_late", float64(r.LatePaidAtGateway)},
+		{"late_payments (recorded)", "== late_paid_at_gateway", float64(r.LatePayments)},
+		{"late_payment_refunds (by kubepay)", "== late_payments", float64(r.LatePaymentRefunds)},
+		{"late_payments_unrefunded", "0", float64(r.LatePaymentsUnrefunded)},
+		{"late_refunds_created_twice", "0", float64(r.LateRefundsCreatedTwice)},
 		{"customer paid / refused / gave up", "", float64(r.CustomerPaid)},
 		{"proxy requests", "", float64(r.ProxyRequests)},
 		{"proxy 502 (replica down)", "", float64(r.Proxy502)},
 		{"restarts (2 managers + gateway)", "3", float64(r.Restarts)},
 		{"unexpected_exits", "0", float64(r.UnexpectedExits)},
 		{"elapsed_s", "< 600", r.ElapsedS},
-	}
+	}...)
 	fmt.Printf("\n%-38s %10s   %s\n", "result", "value", "must be")
 	for _, row := range rows {
 		v := fmt.Sprintf("%.0f", row.v)
 		if row.v != float64(int64(row.v)) {
 			v = fmt.Sprintf("%.1f", row.v)
 		}
-		if row.k == "customer paid / refused / gave up" {
+		switch row.k {
+		case "customer paid / refused / gave up":
 			v = fmt.Sprintf("%d/%d/%d", r.CustomerPaid, r.CustomerRefused, r.CustomerGaveUp)
+		case "partially_refunded / refunded orders":
+			v = fmt.Sprintf("%d/%d", r.PartiallyRefundedOrders, r.RefundedOrders)
 		}
 		fmt.Printf("%-38s %10s   %s\n", row.k, v, row.want)
 	}

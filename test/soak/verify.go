@@ -15,21 +15,30 @@ import (
 	"github.com/kubepay/kubepay/providers/sandbox/gateway"
 )
 
-// snapshot is the end state, read before anything is stopped: the orders from the API server
-// (not a cache) and, from the gateway, its stats and each order's payment as the gateway sees it.
+// snapshot is the end state, read before anything is stopped: the orders and refunds from the
+// API server (not a cache) and, from the gateway, its stats and each order's payment and each
+// refund as the gateway sees them.
 type snapshot struct {
 	orders   []v1.PaymentOrder
+	refunds  []v1.PaymentRefund
 	stats    gateway.Stats
 	payments map[string]gateway.Payment // by out_trade_no
+	// gatewayRefunds are the gateway's refunds by out_refund_no, for the refunds that have one.
+	gatewayRefunds map[string]gateway.Refund
 }
 
 func (s *soak) collect(ctx context.Context) (*snapshot, error) {
-	snap := &snapshot{payments: map[string]gateway.Payment{}}
+	snap := &snapshot{payments: map[string]gateway.Payment{}, gatewayRefunds: map[string]gateway.Refund{}}
 	list := &v1.PaymentOrderList{}
 	if err := s.env.Client.List(ctx, list, client.InNamespace(soakNamespace)); err != nil {
 		return nil, err
 	}
 	snap.orders = list.Items
+	refunds := &v1.PaymentRefundList{}
+	if err := s.env.Client.List(ctx, refunds, client.InNamespace(soakNamespace)); err != nil {
+		return nil, err
+	}
+	snap.refunds = refunds.Items
 	var err error
 	if snap.stats, err = s.gatewayStats(); err != nil {
 		return nil, fmt.Errorf("reading the gateway's stats: %w", err)
@@ -55,6 +64,9 @@ func (s *soak) collect(ctx context.Context) (*snapshot, error) {
 		})
 	}
 	wg.Wait()
+	if err := s.collectRefunds(ctx, httpc, snap); err != nil {
+		return nil, err
+	}
 	return snap, ctx.Err()
 }
 
@@ -87,10 +99,11 @@ func (s *soak) verify(snap *snapshot) (*Results, []string) {
 	for i := range snap.orders {
 		o := &snap.orders[i]
 		p, ok := snap.payments[o.Status.OutTradeNo]
-		v.checkOrder(o, p, ok, s.plan.pay[o.Name])
+		v.checkOrder(o, p, ok, s.plan.pay[o.Name], s.plan.late[o.Name])
 	}
 	r.Lost += r.Stuck
 	v.checkGateway(snap.stats)
+	v.checkRefunds(snap, s.plan)
 	s.checkProcesses(v)
 	v.checkTotals()
 	r.FailedChecks = len(v.failures)
@@ -117,17 +130,19 @@ func (v *verdict) example(kind, format string, a ...any) {
 	}
 }
 
+// paidPhase reports whether an order in phase p was paid: Paid, or refunded in part or in full
+// since.
+func paidPhase(p v1.Phase) bool {
+	return p == v1.PhasePaid || p == v1.PhasePartiallyRefunded || p == v1.PhaseRefunded
+}
+
 // checkOrder counts one order's transitions and checks it against its payment at the gateway
-// (found false when the gateway has none); meantToPay says whether the customer paid it.
-func (v *verdict) checkOrder(o *v1.PaymentOrder, p gateway.Payment, found, meantToPay bool) {
+// (found false when the gateway has none); meantToPay says whether the customer paid it, paidLate
+// whether the customer paid it after it expired.
+func (v *verdict) checkOrder(o *v1.PaymentOrder, p gateway.Payment, found, meantToPay, paidLate bool) {
 	r := v.r
 	paidEntries := v.countHistory(o)
-	switch o.Status.Phase {
-	case v1.PhasePaid:
-		r.Paid++
-	case v1.PhaseExpired:
-		r.Expired++
-	}
+	r.countPhase(o.Status.Phase)
 	r.observeTimes(o)
 	if paidEntries > 1 {
 		r.DoubleApplied++
@@ -142,28 +157,66 @@ func (v *verdict) checkOrder(o *v1.PaymentOrder, p gateway.Payment, found, meant
 		v.example("missing_payment", "%s (outTradeNo %q) has no payment at the gateway", o.Name, o.Status.OutTradeNo)
 		return
 	}
-	switch p.Status {
-	case gateway.StatusSucceeded:
+	v.checkPayment(o, p, paidEntries, meantToPay, paidLate)
+}
+
+// countPhase counts an order's end phase.
+func (r *Results) countPhase(phase v1.Phase) {
+	switch phase {
+	case v1.PhasePaid:
+		r.Paid++
+	case v1.PhasePartiallyRefunded:
+		r.Paid++
+		r.PartiallyRefundedOrders++
+	case v1.PhaseRefunded:
+		r.Paid++
+		r.RefundedOrders++
+	case v1.PhaseExpired:
+		r.Expired++
+	}
+}
+
+// checkPayment checks an order's phase and late payments against its payment at the gateway:
+// paid on time (checkPaid), paid late (the order stays Expired) or closed (Expired).
+func (v *verdict) checkPayment(o *v1.PaymentOrder, p gateway.Payment, paidEntries int, meantToPay, paidLate bool) {
+	r := v.r
+	switch {
+	case p.Status == gateway.StatusSucceeded && p.Late:
+		r.LatePaidAtGateway++
+		if o.Status.Phase != v1.PhaseExpired || !paidLate {
+			r.WrongState++
+			v.example("wrong_state", "%s's payment %s was paid late but the order is %q (planned to be paid late: %v)", o.Name, p.ID, o.Status.Phase, paidLate)
+		}
+	case p.Status == gateway.StatusSucceeded:
 		r.PaidAtGateway++
 		v.checkPaid(o, p, paidEntries, meantToPay)
-	case gateway.StatusClosed:
+	case p.Status == gateway.StatusClosed:
 		r.ClosedAtGateway++
 		if o.Status.Phase != v1.PhaseExpired {
 			r.WrongState++
 			v.example("wrong_state", "%s's payment %s is closed but the order is %q", o.Name, p.ID, o.Status.Phase)
 		}
+		if paidLate {
+			r.WrongState++
+			v.example("wrong_state", "%s was to be paid late but its payment %s is still closed at the gateway", o.Name, p.ID)
+		}
 	default:
 		r.WrongState++
 		v.example("wrong_state", "%s's payment %s is %q at the end (order %q): neither paid nor closed", o.Name, p.ID, p.Status, o.Status.Phase)
 	}
-	if o.Status.Phase == v1.PhasePaid && p.Status != gateway.StatusSucceeded {
+	if paidPhase(o.Status.Phase) && (p.Status != gateway.StatusSucceeded || p.Late) {
 		r.WrongState++
-		v.example("wrong_state", "%s is Paid but its payment %s is %q at the gateway", o.Name, p.ID, p.Status)
+		v.example("wrong_state", "%s is %s but its payment %s is %q (late %v) at the gateway", o.Name, o.Status.Phase, p.ID, p.Status, p.Late)
+	}
+	if len(o.Status.LatePayments) > 0 && !p.Late {
+		r.WrongState++
+		v.example("wrong_state", "%s records %d late payments but its payment %s was not paid late", o.Name, len(o.Status.LatePayments), p.ID)
 	}
 }
 
 // countHistory counts the order's transitions to Paid and Expired by who applied them, and
-// returns how many went to Paid: more than one is a double application.
+// returns how many went to Paid: more than one is a double application. Transitions to
+// PartiallyRefunded and Refunded are checked against the refunds by checkLedger.
 func (v *verdict) countHistory(o *v1.PaymentOrder) (paidEntries int) {
 	r := v.r
 	for _, h := range o.Status.History {
@@ -179,6 +232,10 @@ func (v *verdict) countHistory(o *v1.PaymentOrder) (paidEntries int) {
 				r.ControllerApplied++
 			}
 		case v1.PhaseExpired:
+			// Expired -> Expired is a late payment's record (reason LatePayment), not an expiry.
+			if h.From == v1.PhaseExpired {
+				continue
+			}
 			if h.Source == v1.SourceNotification {
 				r.ExpiredByNotification++
 			} else {
@@ -194,7 +251,7 @@ func (v *verdict) countHistory(o *v1.PaymentOrder) (paidEntries int) {
 func (v *verdict) checkPaid(o *v1.PaymentOrder, p gateway.Payment, paidEntries int, meantToPay bool) {
 	r := v.r
 	// What the order records of the payment must be the gateway's: amount, payment id, time.
-	if o.Status.Phase == v1.PhasePaid && (o.Status.PaidAmount != o.Spec.Amount || o.Status.ProviderPaymentID != p.ID ||
+	if paidPhase(o.Status.Phase) && (o.Status.PaidAmount != o.Spec.Amount || o.Status.ProviderPaymentID != p.ID ||
 		o.Status.PaidAt == nil || !o.Status.PaidAt.Time.Equal(p.PaidAt)) {
 		r.PaidMismatch++
 		v.example("paid_mismatch", "%s records %s paid at %v by %s; the gateway has %d minor units paid at %v by %s",
@@ -204,8 +261,8 @@ func (v *verdict) checkPaid(o *v1.PaymentOrder, p gateway.Payment, paidEntries i
 		v.example("wrong_state", "%s was paid at the gateway but the customer never meant to pay it", o.Name)
 		r.WrongState++
 	}
-	if o.Status.Phase != v1.PhasePaid || paidEntries != 1 {
-		if o.Status.Phase != v1.PhasePaid && o.Status.Phase.Terminal() {
+	if !paidPhase(o.Status.Phase) || paidEntries != 1 {
+		if !paidPhase(o.Status.Phase) && o.Status.Phase.Terminal() {
 			r.Lost++ // stuck ones are counted below
 		}
 		v.example("lost", "%s was paid at the gateway (%s) but is %q with %d Paid entries", o.Name, p.ID, o.Status.Phase, paidEntries)
@@ -266,6 +323,22 @@ func (s *soak) checkProcesses(v *verdict) {
 	if r.CustomerPaid != r.PaidAtGateway {
 		v.failf("the customer was told %d payments succeeded, the gateway has %d", r.CustomerPaid, r.PaidAtGateway)
 	}
+	r.CustomerPaidLate = int(s.customer.latePaid.Load())
+	if r.CustomerPaidLate != len(s.plan.late) || r.CustomerPaidLate != r.LatePaidAtGateway {
+		v.failf("%d late payments planned; the customer was told %d succeeded (%d refused, %d given up), the gateway has %d paid late",
+			len(s.plan.late), r.CustomerPaidLate, s.customer.lateRefused.Load(), s.customer.lateFailed.Load(), r.LatePaidAtGateway)
+	}
+	if r.LatePayments != r.LatePaidAtGateway || r.LatePaymentRefunds != r.LatePayments {
+		v.failf("%d payments paid late at the gateway; the orders record %d late payments, kubepay's refunds of them succeeded %d times",
+			r.LatePaidAtGateway, r.LatePayments, r.LatePaymentRefunds)
+	}
+	for _, e := range s.refunder.failures() {
+		v.example("refund_create", "%s", e)
+	}
+	if requested := int(s.refunder.requested.Load()); requested != r.RefundsPlanned || r.RefundsRequested != r.RefundsPlanned {
+		v.failf("%d refunds planned (of orders that reached the phase they wait for); the API server accepted %d and %d PaymentRefunds exist",
+			r.RefundsPlanned, requested, r.RefundsRequested)
+	}
 	r.ProxyRequests, r.Proxy502 = int(s.proxy.perBackend[0].Load()+s.proxy.perBackend[1].Load()), int(s.proxy.badGateway.Load())
 }
 
@@ -275,13 +348,16 @@ func (v *verdict) checkTotals() {
 	r := v.r
 	for kind, n := range map[string]int{"paid_mismatch": r.PaidMismatch, "double_applied": r.DoubleApplied, "lost": r.Lost, "stuck": r.Stuck,
 		"wrong_state": r.WrongState, "missing_payment": r.MissingPayments, "duplicate_payment": r.DuplicatePayments,
-		"undelivered": r.LostNotifications} {
+		"undelivered": r.LostNotifications, "refund_unexpected": r.RefundsUnexpected, "refund_stuck": r.RefundsStuck,
+		"refund_mismatch": r.RefundMismatch, "refund_ledger": r.RefundLedgerMismatch, "over_refund": r.OverRefunds,
+		"refund_executed_twice": r.RefundsExecutedTwice, "late_payment_unrefunded": r.LatePaymentsUnrefunded} {
 		if n > 5 {
 			v.failf("%s: %d in all (first 5 listed)", kind, n)
 		}
 	}
-	if r.Paid != r.PaidAtGateway || r.Expired != r.ClosedAtGateway || r.Paid+r.Expired != r.Orders {
-		v.failf("%d Paid + %d Expired orders; the gateway has %d succeeded and %d closed payments for %d orders", r.Paid, r.Expired, r.PaidAtGateway, r.ClosedAtGateway, r.Orders)
+	if r.Paid != r.PaidAtGateway || r.Expired != r.ClosedAtGateway+r.LatePaidAtGateway || r.Paid+r.Expired != r.Orders {
+		v.failf("%d paid (Paid or refunded) + %d Expired orders; the gateway has %d succeeded, %d closed and %d paid-late payments for %d orders",
+			r.Paid, r.Expired, r.PaidAtGateway, r.ClosedAtGateway, r.LatePaidAtGateway, r.Orders)
 	}
 }
 
