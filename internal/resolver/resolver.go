@@ -22,7 +22,7 @@ import (
 
 var (
 	// ErrProviderNotFound reports a PaymentProvider that does not exist (yet).
-	ErrProviderNotFound = errors.New("PaymentProvider not found")
+	ErrProviderNotFound = errors.New("provider not found")
 	// ErrSecretNotFound reports a credentials Secret that does not exist or lacks the kubepay.io/credentials=true label.
 	ErrSecretNotFound = errors.New("credentials Secret not found")
 )

@@ -45,7 +45,11 @@ func (e Emitter) Transitions(order *v1.PaymentOrder, ts []v1.Transition) {
 	if last.NotificationID != "" {
 		via += ", notification " + last.NotificationID
 	}
-	e.Recorder.Eventf(order, nil, typ, last.Reason, v1.ActionTransition, "%s (%s, outTradeNo %s)", path.String(), via, order.Status.OutTradeNo)
+	what := path.String()
+	if len(ts) == 1 && last.Reason == v1.ReasonLatePayment {
+		what = "late payment recorded on this " + string(last.To) + " order; it must be given back"
+	}
+	e.Recorder.Eventf(order, nil, typ, last.Reason, v1.ActionTransition, "%s (%s, outTradeNo %s)", what, via, order.Status.OutTradeNo)
 }
 
 // Warning records something a person should look at. message must not carry secrets.
