@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	v1 "github.com/kubepay/kubepay/api/v1alpha1"
+	"github.com/kubepay/kubepay/internal/testenv"
 )
 
 // paidOrder creates an order and writes a Paid status with a late payment on it.
@@ -219,6 +220,7 @@ func TestExpiresAfterBounds(t *testing.T) {
 
 // TestKubectlExplainDescribesFields: `kubectl explain` answers what a platform team asks first.
 func TestKubectlExplainDescribesFields(t *testing.T) {
+	testenv.SkipIfShort(t)
 	user, err := env.Env.AddUser(envtest.User{Name: "explainer", Groups: []string{"system:masters"}}, nil)
 	if err != nil {
 		t.Fatal(err)
