@@ -3,33 +3,48 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/kubepay/kubepay/api/v1alpha1"
 	"github.com/kubepay/kubepay/providers"
 	"github.com/kubepay/kubepay/providers/sandbox"
 	"github.com/kubepay/kubepay/providers/sandbox/gateway"
 )
 
-// managerHeap forces a GC in the manager (pprof heap with gc=1) and reads its in-use heap.
-func managerHeap() (int64, error) {
-	if _, err := httpGet("http://" + pprofAddr + "/debug/pprof/heap?gc=1"); err != nil {
+// managerHeap forces a GC in the manager (pprof heap with gc=1, whose profile is kept as
+// bin/bench/heap-<name>.pprof for `go tool pprof`) and reads its in-use heap.
+func (b *bench) managerHeap(name string) (int64, error) {
+	profile, err := httpGet("http://" + b.addrs.pprof + "/debug/pprof/heap?gc=1")
+	if err != nil {
 		return 0, fmt.Errorf("forcing a GC in the manager: %w", err)
 	}
-	v, err := scrape("go_memstats_heap_inuse_bytes")
+	_ = os.WriteFile(filepath.Join(b.dir, "heap-"+name+".pprof"), profile, 0o644)
+	v, err := b.scrape("go_memstats_heap_inuse_bytes")
 	return int64(v), err
 }
 
 // scrape reads one unlabelled metric from the manager's metrics endpoint.
-func scrape(name string) (float64, error) {
-	raw, err := httpGet("http://" + metricsAddr + "/metrics")
+func (b *bench) scrape(name string) (float64, error) {
+	raw, err := httpGet("http://" + b.addrs.metrics + "/metrics")
 	if err != nil {
 		return 0, err
 	}
+	return metricValue(raw, name)
+}
+
+func metricValue(raw []byte, name string) (float64, error) {
 	s := bufio.NewScanner(bytes.NewReader(raw))
 	s.Buffer(make([]byte, 1<<20), 1<<20)
 	for s.Scan() {
@@ -41,9 +56,9 @@ func scrape(name string) (float64, error) {
 }
 
 // apiCalls sums the manager's client requests to the API server by method, from its
-// rest_client_requests_total metric: the cost of kubepay's work in API calls.
-func apiCalls() map[string]float64 {
-	raw, err := httpGet("http://" + metricsAddr + "/metrics")
+// rest_client_requests_total metric: the manager's own count of what the proxy names.
+func (b *bench) apiCalls() map[string]float64 {
+	raw, err := httpGet("http://" + b.addrs.metrics + "/metrics")
 	if err != nil {
 		return nil
 	}
@@ -69,11 +84,32 @@ func apiCalls() map[string]float64 {
 	return out
 }
 
+// countSettled counts the orders labelled settled (ns "": every namespace), reading metadata only.
+func (b *bench) countSettled(ctx context.Context, ns string) (int, error) {
+	n := 0
+	opts := []client.ListOption{client.MatchingLabels{v1.LabelSettled: "true"}, client.Limit(5000)}
+	if ns != "" {
+		opts = append(opts, client.InNamespace(ns))
+	}
+	for {
+		list := &metav1.PartialObjectMetadataList{}
+		list.SetGroupVersionKind(v1.GroupVersion.WithKind("PaymentOrderList"))
+		if err := b.env.Client.List(ctx, list, opts...); err != nil {
+			return 0, err
+		}
+		n += len(list.Items)
+		if list.Continue == "" {
+			return n, nil
+		}
+		opts = append(opts, client.Continue(list.Continue))
+	}
+}
+
 // verifyMicros is the sandbox client's per-notification verification cost (RSA-2048 verify plus
 // parsing), measured with the testing package's benchmark loop.
-func verifyMicros() float64 {
-	pub, _ := httpGet("http://" + gatewayAddr + "/v1/public-key")
-	p, err := providers.New(sandbox.Type, providers.Config{Endpoint: "http://" + gatewayAddr,
+func (b *bench) verifyMicros() float64 {
+	pub, _ := httpGet("http://" + b.addrs.gateway + "/v1/public-key")
+	p, err := providers.New(sandbox.Type, providers.Config{Endpoint: "http://" + b.addrs.gateway,
 		Secret: map[string][]byte{"apiKey": []byte(benchAPIKey), "publicKey": pub}})
 	if err != nil {
 		return -1
@@ -90,4 +126,16 @@ func verifyMicros() float64 {
 		}
 	})
 	return round(float64(r.NsPerOp()) / 1000)
+}
+
+func httpGet(url string) ([]byte, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: HTTP %d", url, resp.StatusCode)
+	}
+	return io.ReadAll(resp.Body)
 }

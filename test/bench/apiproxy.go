@@ -1,0 +1,319 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"maps"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"k8s.io/client-go/rest"
+
+	v1 "github.com/kubepay/kubepay/api/v1alpha1"
+)
+
+// apiProxy stands between the manager and the API server and names every request the manager
+// makes: the manager runs as its own process (what ships), so its rest.Config cannot be wrapped
+// from here, but its kubeconfig can point at this loopback proxy, which forwards each request
+// with the manager's own credentials. Writes are named by what they do (a PATCH of a
+// PaymentOrder that adds the finalizer is not the one that labels it settled), reads by verb and
+// resource. The manager's own client-go metrics (rest_client_requests_total) count the same
+// requests by method; the bench checks that both agree.
+type apiProxy struct {
+	addr   string
+	srv    *http.Server
+	mu     sync.Mutex
+	counts map[string]float64
+	last   time.Time
+}
+
+type nameKey struct{}
+
+// startAPIProxy serves on a free loopback address and forwards to cfg's API server as cfg's user.
+func startAPIProxy(addr string, cfg *rest.Config) (*apiProxy, error) {
+	host := cfg.Host
+	if !strings.Contains(host, "://") {
+		host = "https://" + host
+	}
+	target, err := url.Parse(host)
+	if err != nil {
+		return nil, err
+	}
+	rt, err := rest.TransportFor(cfg)
+	if err != nil {
+		return nil, err
+	}
+	p := &apiProxy{addr: addr, counts: map[string]float64{}}
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.Out.Host = target.Host
+		},
+		Transport:     rt,
+		FlushInterval: -1, // watches stream event by event
+		ModifyResponse: func(resp *http.Response) error {
+			p.record(resp.Request.Context(), resp.StatusCode)
+			return nil
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			p.record(r.Context(), 0)
+			http.Error(w, err.Error(), http.StatusBadGateway)
+		},
+		ErrorLog: log.New(io.Discard, "", 0),
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	p.srv = &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body []byte
+		if r.Body != nil && r.Method != http.MethodGet {
+			body, _ = io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), nameKey{}, requestName(r, body))))
+	})}
+	go func() { _ = p.srv.Serve(ln) }()
+	return p, nil
+}
+
+func (p *apiProxy) close() {
+	if p != nil && p.srv != nil {
+		_ = p.srv.Close()
+	}
+}
+
+// kubeconfig points a client at the proxy; the proxy holds the credentials.
+func (p *apiProxy) kubeconfig() []byte {
+	return []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: bench, cluster: {server: "http://` + p.addr + `"}}]
+users: [{name: bench, user: {}}]
+contexts: [{name: bench, context: {cluster: bench, user: bench}}]
+current-context: bench
+`)
+}
+
+func (p *apiProxy) record(ctx context.Context, code int) {
+	name, _ := ctx.Value(nameKey{}).(string)
+	if code < 200 || code > 299 {
+		name = fmt.Sprintf("%s [HTTP %d]", name, code)
+	}
+	p.mu.Lock()
+	p.counts[name]++
+	p.last = time.Now()
+	p.mu.Unlock()
+}
+
+// snapshot is a copy of the counts so far.
+func (p *apiProxy) snapshot() map[string]float64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return maps.Clone(p.counts)
+}
+
+// quiet waits until the manager made no request for d (Events are sent asynchronously, the
+// settled label follows the Paid write), at most max.
+func (p *apiProxy) quiet(ctx context.Context, d, maxWait time.Duration) {
+	deadline := time.Now().Add(maxWait)
+	for time.Now().Before(deadline) {
+		p.mu.Lock()
+		idle := time.Since(p.last)
+		p.mu.Unlock()
+		if idle >= d {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(d - idle):
+		}
+	}
+}
+
+// perOrder is (after - before) / n for every name that moved, rounded.
+func perOrder(before, after map[string]float64, n int) map[string]float64 {
+	out := map[string]float64{}
+	for k, v := range after {
+		if d := v - before[k]; d != 0 {
+			out[k] = float64(int64(d/float64(n)*1000+0.5)) / 1000
+		}
+	}
+	return out
+}
+
+// writesOnly splits named counts into writes and reads (names start with the HTTP verb they
+// describe, reads with GET/LIST/WATCH).
+func writesOnly(m map[string]float64) (writes map[string]float64, total float64) {
+	writes = map[string]float64{}
+	for k, v := range m {
+		if isRead(k) {
+			continue
+		}
+		writes[k] = v
+		total += v
+	}
+	return writes, round(total)
+}
+
+func readsOnly(m map[string]float64) map[string]float64 {
+	reads := map[string]float64{}
+	for k, v := range m {
+		if isRead(k) {
+			reads[k] = v
+		}
+	}
+	return reads
+}
+
+func isRead(name string) bool {
+	return strings.HasPrefix(name, "GET ") || strings.HasPrefix(name, "LIST ") || strings.HasPrefix(name, "WATCH ")
+}
+
+// byMethod sums named counts back to HTTP methods, to compare with the manager's own metric.
+func byMethod(m map[string]float64) map[string]float64 {
+	out := map[string]float64{}
+	for k, v := range m {
+		method, _, _ := strings.Cut(k, " ")
+		switch method {
+		case "LIST", "WATCH":
+			method = "GET"
+		}
+		out[method] += v
+	}
+	return out
+}
+
+func sortedKeys(m map[string]float64) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// apiPath is a request path taken apart: /api/v1/... or /apis/<group>/<version>/..., then
+// [namespaces/<ns>/]<resource>[/<name>[/<subresource>]].
+type apiPath struct{ resource, name, sub string }
+
+func parseAPIPath(path string) (apiPath, bool) {
+	segs := strings.Split(strings.Trim(path, "/"), "/")
+	switch {
+	case len(segs) >= 2 && segs[0] == "api":
+		segs = segs[2:]
+	case len(segs) >= 3 && segs[0] == "apis":
+		segs = segs[3:]
+	default:
+		return apiPath{}, false
+	}
+	if len(segs) >= 3 && segs[0] == "namespaces" {
+		segs = segs[2:]
+	}
+	var p apiPath
+	for i, s := range segs {
+		switch i {
+		case 0:
+			p.resource = s
+		case 1:
+			p.name = s
+		case 2:
+			p.sub = s
+		}
+	}
+	return p, p.resource != ""
+}
+
+// requestName names one request of the manager.
+func requestName(r *http.Request, body []byte) string {
+	p, ok := parseAPIPath(r.URL.Path)
+	if !ok {
+		return "GET " + r.URL.Path // discovery, /version
+	}
+	res := p.resource
+	if p.sub != "" {
+		res += "/" + p.sub
+	}
+	switch r.Method {
+	case http.MethodGet:
+		switch {
+		case r.URL.Query().Get("watch") == "true" || r.URL.Query().Get("watch") == "1":
+			return "WATCH " + res
+		case p.name == "":
+			return "LIST " + res
+		}
+		return "GET " + res
+	case http.MethodPost:
+		switch p.resource {
+		case "leases":
+			if bytes.Contains(body, []byte("kubepay-otn-")) {
+				return "POST claim Lease (out_trade_no)"
+			}
+			if bytes.Contains(body, []byte("kubepay-orn-")) {
+				return "POST claim Lease (out_refund_no)"
+			}
+		case "events":
+			return "POST Event " + eventKind(body)
+		}
+	case http.MethodPatch:
+		if p.resource == "paymentorders" && p.sub == "" {
+			return "PATCH PaymentOrder " + orderPatchKind(body)
+		}
+	case http.MethodPut:
+		if p.resource == "paymentorders" && p.sub == "status" {
+			return "PUT PaymentOrder status"
+		}
+	}
+	return r.Method + " " + res
+}
+
+// eventKind is an Event's type and action (events.k8s.io/v1), e.g. "(Normal Transition)".
+func eventKind(body []byte) string {
+	var e struct {
+		Type   string `json:"type"`
+		Action string `json:"action"`
+	}
+	if json.Unmarshal(body, &e) != nil {
+		// Not JSON (protobuf): the strings are still in the bytes.
+		for _, t := range []string{"Normal", "Warning"} {
+			if bytes.Contains(body, []byte(t)) {
+				e.Type = t
+			}
+		}
+		if bytes.Contains(body, []byte(v1.ActionTransition)) {
+			e.Action = v1.ActionTransition
+		}
+	}
+	return "(" + e.Type + " " + e.Action + ")"
+}
+
+// orderPatchKind says what a metadata patch of a PaymentOrder does.
+func orderPatchKind(body []byte) string {
+	var patch struct {
+		Metadata struct {
+			Labels     map[string]*string `json:"labels"`
+			Finalizers *[]string          `json:"finalizers"`
+		} `json:"metadata"`
+	}
+	_ = json.Unmarshal(body, &patch)
+	if l, ok := patch.Metadata.Labels[v1.LabelSettled]; ok {
+		if l != nil && *l == "true" {
+			return "settled label (and finalizer off)"
+		}
+		return "reopen (settled label off)"
+	}
+	if patch.Metadata.Finalizers != nil {
+		return "finalizer"
+	}
+	return "(other)"
+}
