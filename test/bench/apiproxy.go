@@ -17,6 +17,9 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	clientscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 
 	v1 "github.com/kubepay/kubepay/api/v1alpha1"
@@ -277,24 +280,20 @@ func requestName(r *http.Request, body []byte) string {
 	return r.Method + " " + res
 }
 
-// eventKind is an Event's type and action (events.k8s.io/v1), e.g. "(Normal Transition)".
+// eventKind is an Event's type and action, e.g. "(Normal Transition)", decoded whatever the
+// client's content type (JSON or protobuf).
 func eventKind(body []byte) string {
-	var e struct {
-		Type   string `json:"type"`
-		Action string `json:"action"`
+	obj, _, err := clientscheme.Codecs.UniversalDeserializer().Decode(body, nil, nil)
+	if err != nil {
+		return "(undecoded)"
 	}
-	if json.Unmarshal(body, &e) != nil {
-		// Not JSON (protobuf): the strings are still in the bytes.
-		for _, t := range []string{"Normal", "Warning"} {
-			if bytes.Contains(body, []byte(t)) {
-				e.Type = t
-			}
-		}
-		if bytes.Contains(body, []byte(v1.ActionTransition)) {
-			e.Action = v1.ActionTransition
-		}
+	switch e := obj.(type) {
+	case *eventsv1.Event:
+		return "(" + e.Type + " " + e.Action + ")"
+	case *corev1.Event:
+		return "(" + e.Type + " " + e.Action + ")"
 	}
-	return "(" + e.Type + " " + e.Action + ")"
+	return "(" + fmt.Sprintf("%T", obj) + ")"
 }
 
 // orderPatchKind says what a metadata patch of a PaymentOrder does.

@@ -24,24 +24,24 @@ import (
 )
 
 // managerHeap forces a GC in the manager (pprof heap with gc=1, whose profile is kept as
-// bin/bench/heap-<name>.pprof for `go tool pprof`) and reads its in-use heap.
-func (b *bench) managerHeap(name string) (int64, error) {
+// bin/bench/heap-<name>.pprof for `go tool pprof`) and reads its heap: the live objects (what
+// pprof's inuse_space samples) and the spans that hold them.
+func (b *bench) managerHeap(name string) (live, spans int64, err error) {
 	profile, err := httpGet("http://" + b.addrs.pprof + "/debug/pprof/heap?gc=1")
 	if err != nil {
-		return 0, fmt.Errorf("forcing a GC in the manager: %w", err)
+		return 0, 0, fmt.Errorf("forcing a GC in the manager: %w", err)
 	}
 	_ = os.WriteFile(filepath.Join(b.dir, "heap-"+name+".pprof"), profile, 0o644)
-	v, err := b.scrape("go_memstats_heap_inuse_bytes")
-	return int64(v), err
-}
-
-// scrape reads one unlabelled metric from the manager's metrics endpoint.
-func (b *bench) scrape(name string) (float64, error) {
 	raw, err := httpGet("http://" + b.addrs.metrics + "/metrics")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return metricValue(raw, name)
+	a, err := metricValue(raw, "go_memstats_heap_alloc_bytes")
+	if err != nil {
+		return 0, 0, err
+	}
+	i, err := metricValue(raw, "go_memstats_heap_inuse_bytes")
+	return int64(a), int64(i), err
 }
 
 func metricValue(raw []byte, name string) (float64, error) {

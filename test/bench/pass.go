@@ -14,6 +14,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	v1 "github.com/kubepay/kubepay/api/v1alpha1"
@@ -30,8 +31,8 @@ var signingKey *rsa.PrivateKey
 type passConfig struct {
 	name, ns string
 	events   bool
-	// pace is the rate of the paced notifications (per second).
-	pace float64
+	// pace lists the rates of the paced notifications (per second), one paced run each.
+	pace []pacing
 	// late is how many late notifications of settled orders to send (scale run); lateOf names
 	// the settled orders they are about (nil: the pass's own, once settled).
 	late   int
@@ -49,13 +50,18 @@ type PassResult struct {
 	// done); ReadyzS until /readyz first answered 200.
 	StartToReadyS float64 `json:"start_to_ready_s"`
 	ReadyzS       float64 `json:"readyz_s"`
-	// Manager heap in use after a forced GC, at ready (idle) and with the pass's orders open.
-	HeapIdleMiB             float64 `json:"heap_idle_mib"`
-	HeapOpenMiB             float64 `json:"heap_open_mib"`
-	HeapMiBPer10kOpenOrders float64 `json:"heap_mib_per_10k_open_orders"`
-	Orders                  int     `json:"orders"`
-	CreateToAwaitingPerS    float64 `json:"create_to_awaiting_per_s"`
-	CreateVsRawRatio        float64 `json:"create_vs_raw_ratio"`
+	// Manager heap after a forced GC, at ready (idle) and with the pass's orders open: live
+	// objects (go_memstats_heap_alloc_bytes, what pprof's inuse_space samples) and the spans
+	// holding them (go_memstats_heap_inuse_bytes, which adds fragmentation).
+	HeapIdleMiB                  float64 `json:"heap_idle_mib"`
+	HeapOpenMiB                  float64 `json:"heap_open_mib"`
+	HeapMiBPer10kOpenOrders      float64 `json:"heap_mib_per_10k_open_orders"`
+	HeapSpansIdleMiB             float64 `json:"heap_spans_idle_mib"`
+	HeapSpansOpenMiB             float64 `json:"heap_spans_open_mib"`
+	HeapSpansMiBPer10kOpenOrders float64 `json:"heap_spans_mib_per_10k_open_orders"`
+	Orders                       int     `json:"orders"`
+	CreateToAwaitingPerS         float64 `json:"create_to_awaiting_per_s"`
+	CreateVsRawRatio             float64 `json:"create_vs_raw_ratio"`
 	// Notifications at saturation: every order notified by conc clients, each notification also
 	// sent 3 more times concurrently; latency per delivery.
 	NotifyAppliedPerS  float64 `json:"notify_applied_per_s"`
@@ -63,15 +69,9 @@ type PassResult struct {
 	NotifyP50Ms        float64 `json:"notify_p50_ms"`
 	NotifyP99Ms        float64 `json:"notify_p99_ms"`
 	TransitionsApplied int     `json:"transitions_applied"`
-	// Paced notifications: one per order, sent open-loop at PacedOfferedPerS whatever the
-	// answers; latency from the scheduled send to the acknowledgement.
-	PacedOrders             int     `json:"paced_orders"`
-	PacedOfferedPerS        float64 `json:"paced_offered_per_s"`
-	PacedAchievedPerS       float64 `json:"paced_achieved_per_s"`
-	PacedP50Ms              float64 `json:"paced_notify_p50_ms"`
-	PacedP99Ms              float64 `json:"paced_notify_p99_ms"`
-	PacedMaxMs              float64 `json:"paced_notify_max_ms"`
-	PacedTransitionsApplied int     `json:"paced_transitions_applied"`
+	// Paced notifications, one run per offered rate (the first at the fraction of the raw
+	// ceiling the issue sets, 0.5).
+	Paced []*PacedResult `json:"paced"`
 	// Late notifications of settled orders (new event ids, so no replica remembers them): the
 	// order is not cached and is looked up on the API server. One client at a time.
 	LateSent  int     `json:"late_sent,omitempty"`
@@ -89,6 +89,31 @@ type PassResult struct {
 	// ManagerMethods is the manager's own count (rest_client_requests_total) of the same
 	// requests by method, per order, notification window; it must agree with the proxy's.
 	ManagerMethods map[string]float64 `json:"manager_client_requests_per_notification,omitempty"`
+}
+
+// pacing is one paced rate: a fraction of the raw ceiling.
+type pacing struct{ fraction, perS float64 }
+
+// PacedResult is one paced run: one notification per order, sent open-loop at OfferedPerS
+// whatever the answers; latency from the scheduled send to the acknowledgement.
+type PacedResult struct {
+	Fraction           float64 `json:"fraction_of_raw_ceiling"`
+	Orders             int     `json:"orders"`
+	OfferedPerS        float64 `json:"offered_per_s"`
+	AchievedPerS       float64 `json:"answered_per_s"`
+	P50Ms              float64 `json:"notify_p50_ms"`
+	P99Ms              float64 `json:"notify_p99_ms"`
+	MaxMs              float64 `json:"notify_max_ms"`
+	TransitionsApplied int     `json:"transitions_applied"`
+}
+
+// pacings are the paced rates: each fraction of the raw status-write ceiling.
+func (b *bench) pacings(rawPerS float64) []pacing {
+	var out []pacing
+	for _, f := range b.opts.paceFractions {
+		out = append(out, pacing{fraction: f, perS: round(rawPerS * f)})
+	}
+	return out
 }
 
 // startGateway runs the sandbox gateway; its key signs the bench's notifications.
@@ -134,7 +159,7 @@ func (b *bench) setupNamespace(ctx context.Context, ns string) error {
 		return err
 	}
 	c := b.env.Client
-	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+	if err := c.Create(ctx, namespace(ns)); client.IgnoreAlreadyExists(err) != nil {
 		return err
 	}
 	if err := c.Create(ctx, &corev1.Secret{
@@ -204,10 +229,15 @@ func (b *bench) runPass(ctx context.Context, cfg passConfig) (*PassResult, error
 	if err := b.notify(ctx, w, cfg.ns, names, res); err != nil {
 		return nil, err
 	}
-	if b.opts.paced > 0 {
-		if err := b.paced(ctx, w, cfg, res); err != nil {
+	for i, pace := range cfg.pace {
+		if b.opts.paced == 0 {
+			break
+		}
+		p, err := b.paced(ctx, w, cfg.ns, fmt.Sprintf("paced%d", i), pace)
+		if err != nil {
 			return nil, err
 		}
+		res.Paced = append(res.Paced, p)
 	}
 	if cfg.late > 0 {
 		if err := b.lateNotifications(ctx, w, cfg, names, res); err != nil {
@@ -238,11 +268,11 @@ func (b *bench) startReady(ctx context.Context, w *watcher, cfg passConfig, res 
 	if err := localrun.WaitHTTP(ctx, b.manager, "http://"+b.addrs.callback+"/healthz", time.Minute); err != nil {
 		return err
 	}
-	heap, err := b.managerHeap("idle-" + cfg.name)
+	live, spans, err := b.managerHeap("idle-" + cfg.name)
 	if err != nil {
 		return err
 	}
-	res.HeapIdleMiB = mib(heap)
+	res.HeapIdleMiB, res.HeapSpansIdleMiB = mib(live), mib(spans)
 	fmt.Printf("  manager ready: /readyz after %.2fs, probe order AwaitingPayment after %.2fs; heap %.1f MiB with %d settled orders present\n",
 		res.ReadyzS, res.StartToReadyS, res.HeapIdleMiB, res.SettledPresent)
 	return nil
