@@ -3,11 +3,20 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"log"
 	"maps"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -28,19 +37,29 @@ import (
 // apiProxy stands between the manager and the API server and names every request the manager
 // makes: the manager runs as its own process (what ships), so its rest.Config cannot be wrapped
 // from here, but its kubeconfig can point at this loopback proxy, which forwards each request
-// with the manager's own credentials. Writes are named by what they do (a PATCH of a
+// with the manager's own credentials. It serves TLS with HTTP/2, as the API server does, so the
+// manager's client multiplexes its requests over one connection exactly as it would there. Writes are named by what they do (a PATCH of a
 // PaymentOrder that adds the finalizer is not the one that labels it settled), reads by verb and
 // resource. The manager's own client-go metrics (rest_client_requests_total) count the same
 // requests by method; the bench checks that both agree.
 type apiProxy struct {
 	addr   string
+	caPEM  []byte
 	srv    *http.Server
 	mu     sync.Mutex
 	counts map[string]float64
+	// millis sums, per name, the time from forwarding the request to the response's headers.
+	millis map[string]float64
 	last   time.Time
 }
 
 type nameKey struct{}
+
+// requestInfo is what the proxy remembers of a request until its answer.
+type requestInfo struct {
+	name  string
+	start time.Time
+}
 
 // startAPIProxy serves on a free loopback address and forwards to cfg's API server as cfg's user.
 func startAPIProxy(addr string, cfg *rest.Config) (*apiProxy, error) {
@@ -56,7 +75,7 @@ func startAPIProxy(addr string, cfg *rest.Config) (*apiProxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &apiProxy{addr: addr, counts: map[string]float64{}}
+	p := &apiProxy{addr: addr, counts: map[string]float64{}, millis: map[string]float64{}}
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
@@ -74,20 +93,43 @@ func startAPIProxy(addr string, cfg *rest.Config) (*apiProxy, error) {
 		},
 		ErrorLog: log.New(io.Discard, "", 0),
 	}
+	cert, err := selfSigned()
+	if err != nil {
+		return nil, err
+	}
+	p.caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]})
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	p.srv = &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	p.srv = &http.Server{ReadHeaderTimeout: 10 * time.Second, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var body []byte
 		if r.Body != nil && r.Method != http.MethodGet {
 			body, _ = io.ReadAll(r.Body)
 			r.Body = io.NopCloser(bytes.NewReader(body))
 		}
-		rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), nameKey{}, requestName(r, body))))
+		info := &requestInfo{name: requestName(r, body), start: time.Now()}
+		rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), nameKey{}, info)))
 	})}
-	go func() { _ = p.srv.Serve(ln) }()
+	go func() { _ = p.srv.ServeTLS(ln, "", "") }()
 	return p, nil
+}
+
+// selfSigned is a certificate for 127.0.0.1, valid for a day.
+func selfSigned() (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "kubepay-bench-proxy"},
+		NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, BasicConstraintsValid: true, IsCA: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
 }
 
 func (p *apiProxy) close() {
@@ -100,7 +142,7 @@ func (p *apiProxy) close() {
 func (p *apiProxy) kubeconfig() []byte {
 	return []byte(`apiVersion: v1
 kind: Config
-clusters: [{name: bench, cluster: {server: "http://` + p.addr + `"}}]
+clusters: [{name: bench, cluster: {server: "https://` + p.addr + `", certificate-authority-data: "` + base64.StdEncoding.EncodeToString(p.caPEM) + `"}}]
 users: [{name: bench, user: {}}]
 contexts: [{name: bench, context: {cluster: bench, user: bench}}]
 current-context: bench
@@ -108,21 +150,38 @@ current-context: bench
 }
 
 func (p *apiProxy) record(ctx context.Context, code int) {
-	name, _ := ctx.Value(nameKey{}).(string)
+	info, _ := ctx.Value(nameKey{}).(*requestInfo)
+	if info == nil {
+		return
+	}
+	name := info.name
 	if code < 200 || code > 299 {
 		name = fmt.Sprintf("%s [HTTP %d]", name, code)
 	}
+	now := time.Now()
 	p.mu.Lock()
 	p.counts[name]++
-	p.last = time.Now()
+	p.millis[name] += float64(now.Sub(info.start)) / float64(time.Millisecond)
+	p.last = now
 	p.mu.Unlock()
 }
 
-// snapshot is a copy of the counts so far.
-func (p *apiProxy) snapshot() map[string]float64 {
+// snapshot is a copy of the counts so far, and of the summed latencies.
+func (p *apiProxy) snapshot() (counts, millis map[string]float64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return maps.Clone(p.counts)
+	return maps.Clone(p.counts), maps.Clone(p.millis)
+}
+
+// meanMillis is, per write name that moved between two snapshots, its mean latency.
+func meanMillis(countsBefore, millisBefore, countsAfter, millisAfter map[string]float64) map[string]float64 {
+	out := map[string]float64{}
+	for k, n := range countsAfter {
+		if d := n - countsBefore[k]; d > 0 && !isRead(k) {
+			out[k] = round((millisAfter[k] - millisBefore[k]) / d)
+		}
+	}
+	return out
 }
 
 // quiet waits until the manager made no request for d (Events are sent asynchronously, the

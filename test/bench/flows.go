@@ -128,8 +128,14 @@ func (w *watcher) orders(phase v1.Phase, names []string) []*v1.PaymentOrder {
 
 // counts reads the proxy's named request counts (nil without the proxy).
 func (b *bench) counts() map[string]float64 {
+	c, _ := b.requests()
+	return c
+}
+
+// requests reads the proxy's named request counts and summed latencies (nil without the proxy).
+func (b *bench) requests() (counts, millis map[string]float64) {
 	if b.proxy == nil {
-		return nil
+		return nil, nil
 	}
 	return b.proxy.snapshot()
 }
@@ -208,7 +214,9 @@ func (b *bench) notify(ctx context.Context, w *watcher, ns string, names []strin
 	for i, o := range orders {
 		notes[i] = sign("evt_bench_"+o.Name, targetOf(o))
 	}
-	before, methodsBefore := b.counts(), b.apiCalls()
+	before, millisBefore := b.requests()
+	methodsBefore := b.apiCalls()
+	stopProfiles := b.profileCPU(ctx, "notify-"+res.Name)
 	start := time.Now()
 	err := parallel(len(orders), b.conc, func(i int) error {
 		var wg sync.WaitGroup
@@ -242,8 +250,11 @@ func (b *bench) notify(ctx context.Context, w *watcher, ns string, names []strin
 		return err
 	}
 	b.settle(ctx)
+	stopProfiles()
 	if before != nil {
-		per := perOrder(before, b.counts(), len(orders))
+		after, millisAfter := b.requests()
+		res.NotifyWriteMs = meanMillis(before, millisBefore, after, millisAfter)
+		per := perOrder(before, after, len(orders))
 		res.NotifyWrites, res.NotifyWritesTotal = writesOnly(per)
 		res.NotifyReads = readsOnly(per)
 		res.ManagerMethods = perOrder(methodsBefore, b.apiCalls(), len(orders))
@@ -255,8 +266,8 @@ func (b *bench) notify(ctx context.Context, w *watcher, ns string, names []strin
 	if res.TransitionsApplied, err = b.paidTransitions(ctx, ns, names); err != nil {
 		return err
 	}
-	fmt.Printf("  %d orders Paid at %.0f/s (p50 %.1f ms, p99 %.1f ms), %.2f API writes each; %d Paid transitions\n",
-		len(orders), res.NotifyAppliedPerS, res.NotifyP50Ms, res.NotifyP99Ms, res.NotifyWritesTotal, res.TransitionsApplied)
+	fmt.Printf("  %d orders Paid at %.0f/s (p50 %.1f ms, p99 %.1f ms), %.2f API writes each; %d Paid transitions; API write latency %v\n",
+		len(orders), res.NotifyAppliedPerS, res.NotifyP50Ms, res.NotifyP99Ms, res.NotifyWritesTotal, res.TransitionsApplied, res.NotifyWriteMs)
 	return nil
 }
 
@@ -289,7 +300,10 @@ func (b *bench) paced(ctx context.Context, w *watcher, ns, prefix string, pace p
 	for i, o := range orders {
 		notes[i] = sign("evt_paced_"+o.Name, targetOf(o))
 	}
+	before, millisBefore := b.requests()
+	stopProfiles := b.profileCPU(ctx, prefix+"-"+ns)
 	lat, took, err := b.sendPaced(ctx, b.notifyURL(ns), notes, pace.perS)
+	stopProfiles()
 	if err != nil {
 		return nil, err
 	}
@@ -305,8 +319,12 @@ func (b *bench) paced(ctx context.Context, w *watcher, ns, prefix string, pace p
 		return nil, err
 	}
 	b.settle(ctx)
-	fmt.Printf("  %d notifications paced at %.0f/s (%.2f of the raw ceiling; answered at %.0f/s): p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
-		len(orders), pace.perS, pace.fraction, res.AchievedPerS, res.P50Ms, res.P99Ms, res.MaxMs)
+	if before != nil {
+		after, millisAfter := b.requests()
+		res.WriteMs = meanMillis(before, millisBefore, after, millisAfter)
+	}
+	fmt.Printf("  %d notifications paced at %.0f/s (%.2f of the raw ceiling; answered at %.0f/s): p50 %.1f ms, p99 %.1f ms, max %.1f ms; API write latency %v\n",
+		len(orders), pace.perS, pace.fraction, res.AchievedPerS, res.P50Ms, res.P99Ms, res.MaxMs, res.WriteMs)
 	return res, nil
 }
 

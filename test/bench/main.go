@@ -71,7 +71,7 @@ type options struct {
 	orders, conc, paced, late, scale int
 	paceFractions                    []float64
 	events                           string
-	proxy, retention                 bool
+	proxy, retention, cpuProfile     bool
 	out                              string
 }
 
@@ -86,6 +86,7 @@ func main() {
 	flag.IntVar(&o.scale, "scale", envInt("BENCH_SCALE", 0), "settled orders present for the scale run (env BENCH_SCALE; 0: the default bench)")
 	flag.IntVar(&o.late, "late", envInt("BENCH_LATE", 200), "scale run: late notifications for settled orders, read around the cache (env BENCH_LATE)")
 	flag.BoolVar(&o.retention, "retention", os.Getenv("BENCH_RETENTION") != "0", "scale run: finish by letting retention delete the settled orders (env BENCH_RETENTION=0: skip)")
+	flag.BoolVar(&o.cpuProfile, "cpu-profile", os.Getenv("BENCH_CPU_PROFILE") == "1", "record 10 s CPU profiles of the manager and the API server at the start of each notification phase (env BENCH_CPU_PROFILE=1)")
 	flag.StringVar(&o.out, "out", "", "where to write the results (default bin/bench/results.json, or bin/bench/scale.json with -scale)")
 	flag.Parse()
 	for _, f := range strings.Split(*fractions, ",") {

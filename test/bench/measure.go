@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -138,4 +139,29 @@ func httpGet(url string) ([]byte, error) {
 		return nil, fmt.Errorf("GET %s: HTTP %d", url, resp.StatusCode)
 	}
 	return io.ReadAll(resp.Body)
+}
+
+// profileCPU, with -cpu-profile, records CPU profiles of the manager and of the API server for
+// the next profileSeconds (bin/bench/cpu-<name>-{manager,apiserver}.pprof); the returned func
+// waits for them.
+func (b *bench) profileCPU(ctx context.Context, name string) func() {
+	if !b.opts.cpuProfile {
+		return func() {}
+	}
+	const profileSeconds = "10"
+	var wg sync.WaitGroup
+	save := func(who string, get func() ([]byte, error)) {
+		wg.Go(func() {
+			if raw, err := get(); err == nil {
+				_ = os.WriteFile(filepath.Join(b.dir, "cpu-"+name+"-"+who+".pprof"), raw, 0o644)
+			} else {
+				fmt.Printf("  CPU profile of the %s: %v\n", who, err)
+			}
+		})
+	}
+	save("manager", func() ([]byte, error) {
+		return httpGet("http://" + b.addrs.pprof + "/debug/pprof/profile?seconds=" + profileSeconds)
+	})
+	save("apiserver", func() ([]byte, error) { return b.apiserverGet(ctx, "/debug/pprof/profile?seconds="+profileSeconds) })
+	return wg.Wait
 }

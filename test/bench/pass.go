@@ -86,6 +86,8 @@ type PassResult struct {
 	CreateReads       map[string]float64 `json:"create_reads_per_order"`
 	NotifyReads       map[string]float64 `json:"notify_reads_per_order"`
 	LateRequests      map[string]float64 `json:"late_requests_per_notification,omitempty"`
+	// NotifyWriteMs is the mean latency of each kind of write during the saturated notifications.
+	NotifyWriteMs map[string]float64 `json:"notify_write_latency_ms,omitempty"`
 	// ManagerMethods is the manager's own count (rest_client_requests_total) of the same
 	// requests by method, per order, notification window; it must agree with the proxy's.
 	ManagerMethods map[string]float64 `json:"manager_client_requests_per_notification,omitempty"`
@@ -105,6 +107,9 @@ type PacedResult struct {
 	P99Ms              float64 `json:"notify_p99_ms"`
 	MaxMs              float64 `json:"notify_max_ms"`
 	TransitionsApplied int     `json:"transitions_applied"`
+	// WriteMs is the mean latency of each kind of write the manager made meanwhile, as the
+	// proxy saw it (forwarded to answered).
+	WriteMs map[string]float64 `json:"write_latency_ms,omitempty"`
 }
 
 // pacings are the paced rates: each fraction of the raw status-write ceiling.

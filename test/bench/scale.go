@@ -294,30 +294,32 @@ func (b *bench) storageSizes(ctx context.Context, etcd etcdClient, s *Storage) e
 
 // apiserverHeap forces a GC in the API server (its pprof heap with gc=1) and reads its heap in use.
 func (b *bench) apiserverHeap(ctx context.Context) (float64, error) {
-	hc, err := rest.HTTPClientFor(b.env.Config)
-	if err != nil {
+	if _, err := b.apiserverGet(ctx, "/debug/pprof/heap?gc=1"); err != nil {
 		return 0, err
 	}
-	get := func(path string) ([]byte, error) {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(b.env.Config.Host, "/")+path, nil)
-		resp, err := hc.Do(req)
-		if err != nil {
-			return nil, err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return nil, fmt.Errorf("GET %s: HTTP %d", path, resp.StatusCode)
-		}
-		return io.ReadAll(resp.Body)
-	}
-	if _, err := get("/debug/pprof/heap?gc=1"); err != nil {
-		return 0, err
-	}
-	body, err := get("/metrics")
+	body, err := b.apiserverGet(ctx, "/metrics")
 	if err != nil {
 		return 0, err
 	}
 	return metricValue(body, "go_memstats_heap_alloc_bytes")
+}
+
+// apiserverGet reads a path of the API server as the bench's admin.
+func (b *bench) apiserverGet(ctx context.Context, path string) ([]byte, error) {
+	hc, err := rest.HTTPClientFor(b.env.Config)
+	if err != nil {
+		return nil, err
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(b.env.Config.Host, "/")+path, nil)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: HTTP %d", path, resp.StatusCode)
+	}
+	return io.ReadAll(resp.Body)
 }
 
 // retention gives the loaded pass's provider a settledOrderTTL of 1h (the minimum) and starts a
