@@ -151,7 +151,7 @@ func (b *bench) settle(ctx context.Context) {
 // createOrders creates the orders and waits until the controller brought every one to
 // AwaitingPayment, then reads the manager's heap with them in its cache.
 func (b *bench) createOrders(ctx context.Context, w *watcher, ns string, names []string, res *PassResult) error {
-	before := b.counts()
+	before, cpu := b.counts(), b.cpuSeconds(ctx)
 	start := time.Now()
 	if err := parallel(len(names), b.conc, func(i int) error { return b.env.Client.Create(ctx, order(ns, names[i])) }); err != nil {
 		return fmt.Errorf("creating orders: %w", err)
@@ -161,6 +161,7 @@ func (b *bench) createOrders(ctx context.Context, w *watcher, ns string, names [
 	}
 	res.CreateToAwaitingPerS = perSecond(len(names), time.Since(start))
 	b.settle(ctx)
+	res.CreateCPUMs = cpuMillisPer(cpu, b.cpuSeconds(ctx), len(names))
 	if before != nil {
 		per := perOrder(before, b.counts(), len(names))
 		res.CreateWrites, res.CreateWritesTotal = writesOnly(per)
@@ -173,8 +174,8 @@ func (b *bench) createOrders(ctx context.Context, w *watcher, ns string, names [
 	res.HeapOpenMiB, res.HeapSpansOpenMiB = mib(live), mib(spans)
 	res.HeapMiBPer10kOpenOrders = round((res.HeapOpenMiB - res.HeapIdleMiB) / float64(len(names)) * 10000)
 	res.HeapSpansMiBPer10kOpenOrders = round((res.HeapSpansOpenMiB - res.HeapSpansIdleMiB) / float64(len(names)) * 10000)
-	fmt.Printf("  %d orders AwaitingPayment at %.0f/s, %.2f API writes each; manager heap %.1f -> %.1f MiB (%.1f MiB per 10k open orders)\n",
-		len(names), res.CreateToAwaitingPerS, res.CreateWritesTotal, res.HeapIdleMiB, res.HeapOpenMiB, res.HeapMiBPer10kOpenOrders)
+	fmt.Printf("  %d orders AwaitingPayment at %.0f/s, %.2f API writes and %v CPU ms each; manager heap %.1f -> %.1f MiB (%.1f MiB per 10k open orders)\n",
+		len(names), res.CreateToAwaitingPerS, res.CreateWritesTotal, res.CreateCPUMs, res.HeapIdleMiB, res.HeapOpenMiB, res.HeapMiBPer10kOpenOrders)
 	return nil
 }
 
@@ -215,7 +216,7 @@ func (b *bench) notify(ctx context.Context, w *watcher, ns string, names []strin
 		notes[i] = sign("evt_bench_"+o.Name, targetOf(o))
 	}
 	before, millisBefore := b.requests()
-	methodsBefore := b.apiCalls()
+	methodsBefore, cpu := b.apiCalls(), b.cpuSeconds(ctx)
 	stopProfiles := b.profileCPU(ctx, "notify-"+res.Name)
 	start := time.Now()
 	err := parallel(len(orders), b.conc, func(i int) error {
@@ -251,6 +252,7 @@ func (b *bench) notify(ctx context.Context, w *watcher, ns string, names []strin
 	}
 	b.settle(ctx)
 	stopProfiles()
+	res.NotifyCPUMs = cpuMillisPer(cpu, b.cpuSeconds(ctx), len(orders))
 	if before != nil {
 		after, millisAfter := b.requests()
 		res.NotifyWriteMs = meanMillis(before, millisBefore, after, millisAfter)
@@ -266,8 +268,8 @@ func (b *bench) notify(ctx context.Context, w *watcher, ns string, names []strin
 	if res.TransitionsApplied, err = b.paidTransitions(ctx, ns, names); err != nil {
 		return err
 	}
-	fmt.Printf("  %d orders Paid at %.0f/s (p50 %.1f ms, p99 %.1f ms), %.2f API writes each; %d Paid transitions; API write latency %v\n",
-		len(orders), res.NotifyAppliedPerS, res.NotifyP50Ms, res.NotifyP99Ms, res.NotifyWritesTotal, res.TransitionsApplied, res.NotifyWriteMs)
+	fmt.Printf("  %d orders Paid at %.0f/s (p50 %.1f ms, p99 %.1f ms), %.2f API writes and %v CPU ms each; %d Paid transitions; API write latency %v\n",
+		len(orders), res.NotifyAppliedPerS, res.NotifyP50Ms, res.NotifyP99Ms, res.NotifyWritesTotal, res.NotifyCPUMs, res.TransitionsApplied, res.NotifyWriteMs)
 	return nil
 }
 

@@ -48,6 +48,8 @@ type Results struct {
 	CreateVsRawRatio          float64 `json:"create_vs_raw_ratio"`
 	ManagerHeapMiBPer10kOrder float64 `json:"manager_heap_mib_per_10k_orders"`
 	VerifyUs                  float64 `json:"verify_us"`
+	// RawCPUMs is the raw path's CPU cost per order (milliseconds, by process).
+	RawCPUMs rawCPU `json:"raw_cpu_ms_per_order"`
 	// The pass itself, with the named writes; EventsOff is the same pass without transition Events.
 	EventsOn  *PassResult `json:"events_on,omitempty"`
 	EventsOff *PassResult `json:"events_off,omitempty"`
@@ -69,6 +71,7 @@ func envString(name, def string) string {
 
 type options struct {
 	orders, conc, paced, late, scale int
+	memProfileRate                   int
 	paceFractions                    []float64
 	events                           string
 	proxy, retention, cpuProfile     bool
@@ -87,6 +90,7 @@ func main() {
 	flag.IntVar(&o.late, "late", envInt("BENCH_LATE", 200), "scale run: late notifications for settled orders, read around the cache (env BENCH_LATE)")
 	flag.BoolVar(&o.retention, "retention", os.Getenv("BENCH_RETENTION") != "0", "scale run: finish by letting retention delete the settled orders (env BENCH_RETENTION=0: skip)")
 	flag.BoolVar(&o.cpuProfile, "cpu-profile", os.Getenv("BENCH_CPU_PROFILE") == "1", "record 10 s CPU profiles of the manager and the API server at the start of each notification phase (env BENCH_CPU_PROFILE=1)")
+	flag.IntVar(&o.memProfileRate, "memprofilerate", envInt("BENCH_MEMPROFILERATE", 0), "run the manager with GODEBUG=memprofilerate=N, so its heap profiles sample every N bytes instead of 512 KiB (env BENCH_MEMPROFILERATE; slows it down: for heap analysis only)")
 	flag.StringVar(&o.out, "out", "", "where to write the results (default bin/bench/results.json, or bin/bench/scale.json with -scale)")
 	flag.Parse()
 	for _, f := range strings.Split(*fractions, ",") {
@@ -184,7 +188,7 @@ func (b *bench) run(ctx context.Context) (*Results, error) {
 	res := &Results{Orders: b.orders, Concurrency: b.conc, DuplicatesSent: 3 * b.orders}
 
 	fmt.Println("\n[1/3] ceiling: raw creates + status writes, no kubepay in the path")
-	if err := b.raw(ctx, &res.RawCreatePerS, &res.RawStatusPatchPerS); err != nil {
+	if err := b.raw(ctx, &res.RawCreatePerS, &res.RawStatusPatchPerS, &res.RawCPUMs); err != nil {
 		return nil, err
 	}
 	fmt.Println("[2/3] starting the sandbox gateway")

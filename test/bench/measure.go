@@ -165,3 +165,40 @@ func (b *bench) profileCPU(ctx context.Context, name string) func() {
 	save("apiserver", func() ([]byte, error) { return b.apiserverGet(ctx, "/debug/pprof/profile?seconds="+profileSeconds) })
 	return wg.Wait
 }
+
+// cpuSeconds reads the CPU time used so far by the API server, etcd and, when it runs, the
+// manager (process_cpu_seconds_total of each). Differences per operation are what each costs
+// in CPU: unlike throughput, barely moved by what else runs on the machine.
+func (b *bench) cpuSeconds(ctx context.Context) map[string]float64 {
+	out := map[string]float64{}
+	if raw, err := b.apiserverGet(ctx, "/metrics"); err == nil {
+		if v, err := metricValue(raw, "process_cpu_seconds_total"); err == nil {
+			out["apiserver"] = v
+		}
+	}
+	if v, err := b.etcd().metric("process_cpu_seconds_total"); err == nil {
+		out["etcd"] = v
+	}
+	if b.manager != nil {
+		if raw, err := httpGet("http://" + b.addrs.metrics + "/metrics"); err == nil {
+			if v, err := metricValue(raw, "process_cpu_seconds_total"); err == nil {
+				out["manager"] = v
+			}
+		}
+	}
+	return out
+}
+
+// cpuMillisPer is the CPU milliseconds each process spent per operation between two readings.
+func cpuMillisPer(before, after map[string]float64, n int) map[string]float64 {
+	out := map[string]float64{}
+	total := 0.0
+	for k, v := range after {
+		if b, ok := before[k]; ok {
+			out[k] = round((v - b) * 1000 / float64(n))
+			total += (v - b) * 1000 / float64(n)
+		}
+	}
+	out["total"] = round(total)
+	return out
+}

@@ -86,6 +86,10 @@ type PassResult struct {
 	CreateReads       map[string]float64 `json:"create_reads_per_order"`
 	NotifyReads       map[string]float64 `json:"notify_reads_per_order"`
 	LateRequests      map[string]float64 `json:"late_requests_per_notification,omitempty"`
+	// CPU milliseconds per order by process (apiserver, etcd, manager, total) on the create path
+	// and per notification (with its 3 duplicates, until settled).
+	CreateCPUMs map[string]float64 `json:"create_cpu_ms_per_order"`
+	NotifyCPUMs map[string]float64 `json:"notify_cpu_ms_per_order"`
 	// NotifyWriteMs is the mean latency of each kind of write during the saturated notifications.
 	NotifyWriteMs map[string]float64 `json:"notify_write_latency_ms,omitempty"`
 	// ManagerMethods is the manager's own count (rest_client_requests_total) of the same
@@ -187,6 +191,12 @@ func (b *bench) setupNamespace(ctx context.Context, ns string) error {
 
 // startManager runs the manager binary, as shipped, against the proxy.
 func (b *bench) startManager(name string, events bool) error {
+	if b.opts.memProfileRate > 0 {
+		// Only the manager starts after this; the control plane and the gateway are running.
+		if err := os.Setenv("GODEBUG", "memprofilerate="+strconv.Itoa(b.opts.memProfileRate)); err != nil {
+			return err
+		}
+	}
 	var err error
 	b.manager, err = localrun.Start(b.dir, "manager-"+name, b.bins.Manager, "--kubeconfig", filepath.Join(b.dir, "kubeconfig"),
 		"--notify-bind-address", b.addrs.callback, "--metrics-bind-address", b.addrs.metrics,

@@ -46,6 +46,7 @@ type ScaleResults struct {
 	RawStatusPatchPerS float64 `json:"raw_status_patch_per_s"`
 	RawCreatePerS      float64 `json:"raw_create_per_s"`
 	FixturePerS        float64 `json:"settled_orders_written_per_s"`
+	RawCPUMs           rawCPU  `json:"raw_cpu_ms_per_order"`
 	// The manager's heap in use after GC grows by this much per 10,000 settled orders present
 	// (idle heap, loaded minus empty); per 10,000 open orders (with the new orders in AwaitingPayment).
 	HeapMiBPer10kSettledOrders float64 `json:"heap_mib_per_10k_settled_orders"`
@@ -128,7 +129,7 @@ func (b *bench) runScale(ctx context.Context) (*ScaleResults, error) {
 	}
 	res := &ScaleResults{SettledOrders: b.opts.scale, NewOrders: b.orders}
 	fmt.Println("\n[1/5] ceiling: raw creates + status writes, no kubepay in the path")
-	if err := b.raw(ctx, &res.RawCreatePerS, &res.RawStatusPatchPerS); err != nil {
+	if err := b.raw(ctx, &res.RawCreatePerS, &res.RawStatusPatchPerS, &res.RawCPUMs); err != nil {
 		return nil, err
 	}
 	if err := b.startGateway(); err != nil {
