@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -162,6 +164,9 @@ func (b *bench) createOrders(ctx context.Context, w *watcher, ns string, names [
 	res.CreateToAwaitingPerS = perSecond(len(names), time.Since(start))
 	b.settle(ctx)
 	res.CreateCPUMs = cpuMillisPer(cpu, b.cpuSeconds(ctx), len(names))
+	if err := b.orderSize(ctx, ns, names[0], "awaiting", res); err != nil {
+		return err
+	}
 	if before != nil {
 		per := perOrder(before, b.counts(), len(names))
 		res.CreateWrites, res.CreateWritesTotal = writesOnly(per)
@@ -265,6 +270,9 @@ func (b *bench) notify(ctx context.Context, w *watcher, ns string, names []strin
 		}
 	}
 	res.NotifyP50Ms, res.NotifyP99Ms = percentile(latencies, 50), percentile(latencies, 99)
+	if err := b.orderSize(ctx, ns, names[0], "settled", res); err != nil {
+		return err
+	}
 	if res.TransitionsApplied, err = b.paidTransitions(ctx, ns, names); err != nil {
 		return err
 	}
@@ -474,4 +482,25 @@ func postUntilAcked(ctx context.Context, c *http.Client, url string, n notificat
 		time.Sleep(50 * time.Millisecond)
 	}
 	return 0, fmt.Errorf("notification never acknowledged: %s", last)
+}
+
+// orderSize records the size of an order as JSON, with and without managedFields, and keeps a
+// copy in bin/bench/order-<phase>.json.
+func (b *bench) orderSize(ctx context.Context, ns, name, phase string, res *PassResult) error {
+	o := &v1.PaymentOrder{}
+	if err := b.env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, o); err != nil {
+		return err
+	}
+	o.APIVersion, o.Kind = v1.GroupVersion.String(), "PaymentOrder"
+	full, _ := json.MarshalIndent(o, "", "  ")
+	_ = os.WriteFile(filepath.Join(b.dir, "order-"+phase+".json"), full, 0o644)
+	compact, _ := json.Marshal(o)
+	o.ManagedFields = nil
+	trimmed, _ := json.Marshal(o)
+	if res.OrderJSONBytes == nil {
+		res.OrderJSONBytes = map[string]int{}
+	}
+	res.OrderJSONBytes[phase] = len(compact)
+	res.OrderJSONBytes[phase+"_without_managed_fields"] = len(trimmed)
+	return nil
 }

@@ -83,7 +83,7 @@ func main() {
 	flag.IntVar(&o.orders, "orders", envInt("BENCH_ORDERS", 2000), "orders per phase (env BENCH_ORDERS)")
 	flag.IntVar(&o.conc, "concurrency", envInt("BENCH_CONCURRENCY", 32), "concurrent clients (env BENCH_CONCURRENCY)")
 	flag.IntVar(&o.paced, "paced", envInt("BENCH_PACED", 1000), "notifications sent open-loop at a fixed rate, for latency below saturation (env BENCH_PACED; 0: none)")
-	fractions := flag.String("pace-fractions", envString("BENCH_PACE_FRACTIONS", "0.5,0.25"), "paced rates, as fractions of the raw status-write ceiling, one paced run each (env BENCH_PACE_FRACTIONS)")
+	fractions := flag.String("pace-fractions", envString("BENCH_PACE_FRACTIONS", "0.5,0.25,0.1"), "paced rates, as fractions of the raw status-write ceiling, one paced run each (env BENCH_PACE_FRACTIONS)")
 	flag.StringVar(&o.events, "transition-events", envString("BENCH_TRANSITION_EVENTS", "both"), "passes to run: on, off or both (env BENCH_TRANSITION_EVENTS)")
 	flag.BoolVar(&o.proxy, "count-requests", os.Getenv("BENCH_COUNT_REQUESTS") != "0", "route the manager through the counting proxy (env BENCH_COUNT_REQUESTS=0 turns it off, to measure its cost)")
 	flag.IntVar(&o.scale, "scale", envInt("BENCH_SCALE", 0), "settled orders present for the scale run (env BENCH_SCALE; 0: the default bench)")

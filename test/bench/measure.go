@@ -24,25 +24,34 @@ import (
 	"github.com/kubepay/kubepay/providers/sandbox/gateway"
 )
 
-// managerHeap forces a GC in the manager (pprof heap with gc=1, whose profile is kept as
-// bin/bench/heap-<name>.pprof for `go tool pprof`) and reads its heap: the live objects (what
-// pprof's inuse_space samples) and the spans that hold them.
+// managerHeap forces a GC in the manager and reads its heap right after, from the pprof heap
+// endpoint (gc=1, debug=1: the profile in text, followed by the runtime's MemStats read after the
+// GC): the live objects (HeapAlloc, what pprof's inuse_space samples) and the spans holding them
+// (HeapInuse, which adds fragmentation). The profile is kept as bin/bench/heap-<name>.pprof for
+// `go tool pprof`.
 func (b *bench) managerHeap(name string) (live, spans int64, err error) {
-	profile, err := httpGet("http://" + b.addrs.pprof + "/debug/pprof/heap?gc=1")
+	profile, err := httpGet("http://" + b.addrs.pprof + "/debug/pprof/heap?gc=1&debug=1")
 	if err != nil {
 		return 0, 0, fmt.Errorf("forcing a GC in the manager: %w", err)
 	}
 	_ = os.WriteFile(filepath.Join(b.dir, "heap-"+name+".pprof"), profile, 0o644)
-	raw, err := httpGet("http://" + b.addrs.metrics + "/metrics")
-	if err != nil {
+	if live, err = memStat(profile, "HeapAlloc"); err != nil {
 		return 0, 0, err
 	}
-	a, err := metricValue(raw, "go_memstats_heap_alloc_bytes")
-	if err != nil {
-		return 0, 0, err
+	spans, err = memStat(profile, "HeapInuse")
+	return live, spans, err
+}
+
+// memStat reads "# name = value" from a debug=1 heap profile.
+func memStat(profile []byte, name string) (int64, error) {
+	s := bufio.NewScanner(bytes.NewReader(profile))
+	s.Buffer(make([]byte, 1<<20), 1<<20)
+	for s.Scan() {
+		if rest, ok := strings.CutPrefix(s.Text(), "# "+name+" = "); ok {
+			return strconv.ParseInt(strings.TrimSpace(rest), 10, 64)
+		}
 	}
-	i, err := metricValue(raw, "go_memstats_heap_inuse_bytes")
-	return int64(a), int64(i), err
+	return 0, fmt.Errorf("%s not in the heap profile", name)
 }
 
 func metricValue(raw []byte, name string) (float64, error) {

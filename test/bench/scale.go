@@ -106,6 +106,7 @@ type Storage struct {
 	DBBytesPerSettledOrder float64 `json:"db_bytes_per_settled_order"`
 	DBMiBEmpty             float64 `json:"db_mib_before"`
 	DBMiBLoaded            float64 `json:"db_mib_with_settled_orders"`
+	DBMiBBeforeRetention   float64 `json:"db_mib_before_retention,omitempty"`
 	DBMiBAfterRetention    float64 `json:"db_mib_after_retention,omitempty"`
 }
 
@@ -178,6 +179,9 @@ func (b *bench) runScale(ctx context.Context) (*ScaleResults, error) {
 	}
 	if b.opts.retention {
 		fmt.Println("[5/5] retention deletes the settled orders")
+		if db, err := etcd.compactedSize(); err == nil {
+			res.Storage.DBMiBBeforeRetention = mib(int64(db))
+		}
 		if res.Retention, err = b.retention(ctx); err != nil {
 			return nil, err
 		}
@@ -415,7 +419,7 @@ func printScale(r *ScaleResults) {
 	fmt.Printf("etcd database (compacted): %.0f B per order through kubepay, %.0f B per settled order; %.1f -> %.1f MiB",
 		s.DBBytesPerPaidOrder, s.DBBytesPerSettledOrder, s.DBMiBEmpty, s.DBMiBLoaded)
 	if r.Retention != nil {
-		fmt.Printf(", %.1f MiB after retention", s.DBMiBAfterRetention)
+		fmt.Printf(", %.1f -> %.1f MiB by retention", s.DBMiBBeforeRetention, s.DBMiBAfterRetention)
 	}
 	fmt.Printf("\ntargets: %+v\n", r.Targets)
 	printWrites(r.Empty)
