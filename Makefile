@@ -150,9 +150,14 @@ helm-package: ## Package charts/kubepay into dist/.
 ##@ Measurement
 
 .PHONY: bench
-bench: ## Benchmark kubepay against the API server's own limit (BENCH_ORDERS, BENCH_CONCURRENCY); writes bin/bench/results.json.
-	$(GO) run ./test/bench
+bench: ## Benchmark kubepay against the API server's own limit, transition Events on and off, API writes named per order (BENCH_ORDERS, BENCH_CONCURRENCY, BENCH_PACED, BENCH_PACE_FRACTIONS, BENCH_TRANSITION_EVENTS); writes bin/bench/results.json.
+	$(GO) run ./test/bench -scale 0
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/statemachine/ ./providers/...
+
+BENCH_SCALE ?= 20000
+.PHONY: bench-scale
+bench-scale: ## Benchmark an empty cluster against one holding BENCH_SCALE settled orders (start to ready, heap, latency, etcd bytes, retention); writes bin/bench/scale.json.
+	$(GO) run ./test/bench -scale $(BENCH_SCALE)
 
 FUZZTIME ?= 30s
 # Every fuzz target: package and function. Their seed corpora (testdata/fuzz) also run in make test.

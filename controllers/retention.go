@@ -73,13 +73,14 @@ func (h *Housekeeper) retainFor(ctx context.Context, ns, provider string, ttl ti
 		if err := h.APIReader.List(ctx, list, opts...); err != nil {
 			return orders, refunds, fmt.Errorf("listing settled orders of provider %s: %w", key, err)
 		}
+		page := pageRefunds{reader: h.APIReader}
 		for i := range list.Items {
 			o := &list.Items[i]
 			settled := meta.FindStatusCondition(o.Status.Conditions, v1.ConditionSettled)
 			if !h.Share.Has(o) || o.ProviderIndexKey() != key || settle.Unsettled(o) || settled == nil || settled.LastTransitionTime.After(cutoff) {
 				continue
 			}
-			n, err := h.deleteOrder(ctx, o)
+			n, err := h.deleteOrder(ctx, o, &page)
 			if err != nil {
 				return orders, refunds, err
 			}
@@ -92,16 +93,50 @@ func (h *Housekeeper) retainFor(ctx context.Context, ns, provider string, ttl ti
 	}
 }
 
+// pageRefunds lists each namespace's refunds once per page of orders, not once per order: a LIST
+// read around the cache is a consistent read, which the API server answers only once its cache
+// has caught up with etcd, about 100 ms on a resource nobody writes (PaymentRefunds, mostly).
+// Listed per order, that capped retention near 10 deletions a second. The list is at least as
+// new as the page of orders it serves, so it holds every refund of those orders as read; one
+// created later changes its order's status first, and the order's delete, conditional on the
+// version read, then fails and the next round decides again.
+type pageRefunds struct {
+	reader client.Reader
+	byNS   map[string][]v1.PaymentRefund
+}
+
+// of returns the refunds of order o.
+func (p *pageRefunds) of(ctx context.Context, o *v1.PaymentOrder) ([]*v1.PaymentRefund, error) {
+	refs, ok := p.byNS[o.Namespace]
+	if !ok {
+		list := &v1.PaymentRefundList{}
+		if err := p.reader.List(ctx, list, client.InNamespace(o.Namespace)); err != nil {
+			return nil, err
+		}
+		if p.byNS == nil {
+			p.byNS = map[string][]v1.PaymentRefund{}
+		}
+		refs = list.Items
+		p.byNS[o.Namespace] = refs
+	}
+	var out []*v1.PaymentRefund
+	for i := range refs {
+		if refs[i].Spec.OrderRef.Name == o.Name {
+			out = append(out, &refs[i])
+		}
+	}
+	return out, nil
+}
+
 // deleteOrder deletes a settled order's refunds, then the order, if it is still the version read.
-func (h *Housekeeper) deleteOrder(ctx context.Context, o *v1.PaymentOrder) (int, error) {
-	refs := &v1.PaymentRefundList{}
-	if err := h.APIReader.List(ctx, refs, client.InNamespace(o.Namespace)); err != nil {
+func (h *Housekeeper) deleteOrder(ctx context.Context, o *v1.PaymentOrder, page *pageRefunds) (int, error) {
+	refs, err := page.of(ctx, o)
+	if err != nil {
 		return 0, fmt.Errorf("listing refunds of PaymentOrder %s/%s: %w", o.Namespace, o.Name, err)
 	}
 	n := 0
-	for i := range refs.Items {
-		r := &refs.Items[i]
-		if r.Spec.OrderRef.Name != o.Name || !r.Status.Phase.Terminal() {
+	for _, r := range refs {
+		if !r.Status.Phase.Terminal() {
 			continue
 		}
 		if err := h.Client.Delete(ctx, r, client.Preconditions{UID: &r.UID}); err != nil && !apierrors.IsNotFound(err) {
@@ -110,7 +145,7 @@ func (h *Housekeeper) deleteOrder(ctx context.Context, o *v1.PaymentOrder) (int,
 		n++
 		metrics.RetentionDeleted.WithLabelValues("refund").Inc()
 	}
-	err := h.Client.Delete(ctx, o, client.Preconditions{UID: &o.UID, ResourceVersion: &o.ResourceVersion})
+	err = h.Client.Delete(ctx, o, client.Preconditions{UID: &o.UID, ResourceVersion: &o.ResourceVersion})
 	switch {
 	case apierrors.IsConflict(err), apierrors.IsNotFound(err):
 		return n, nil // changed or gone meanwhile: the next round decides again

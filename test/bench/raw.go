@@ -18,15 +18,16 @@ const rawNamespace = "bench-raw"
 
 // raw measures the ceiling: the same API work kubepay does per order (create + one status write;
 // one optimistic-lock status merge-patch per notification) with nothing else in the path.
-func (b *bench) raw(ctx context.Context, res *Results) error {
+func (b *bench) raw(ctx context.Context, createPerS, patchPerS *float64, cpu *rawCPU) error {
 	c := b.env.Client
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: rawNamespace}}); err != nil {
 		return err
 	}
 	objs := make([]*v1.PaymentOrder, b.orders)
+	cpu0 := b.cpuSeconds(ctx)
 	start := time.Now()
 	err := parallel(b.orders, b.conc, func(i int) error {
-		o := order(rawNamespace, i)
+		o := order(rawNamespace, fmt.Sprintf("order-%05d", i))
 		if err := c.Create(ctx, o); err != nil {
 			return err
 		}
@@ -39,7 +40,9 @@ func (b *bench) raw(ctx context.Context, res *Results) error {
 	if err != nil {
 		return fmt.Errorf("raw creates: %w", err)
 	}
-	res.RawCreatePerS = perSecond(b.orders, time.Since(start))
+	*createPerS = perSecond(b.orders, time.Since(start))
+	cpu1 := b.cpuSeconds(ctx)
+	cpu.Create = cpuMillisPer(cpu0, cpu1, b.orders)
 
 	start = time.Now()
 	err = parallel(b.orders, b.conc, func(i int) error {
@@ -54,14 +57,22 @@ func (b *bench) raw(ctx context.Context, res *Results) error {
 	if err != nil {
 		return fmt.Errorf("raw status patches: %w", err)
 	}
-	res.RawStatusPatchPerS = perSecond(b.orders, time.Since(start))
-	fmt.Printf("  raw create+status %.0f/s, raw status patch %.0f/s\n", res.RawCreatePerS, res.RawStatusPatchPerS)
+	*patchPerS = perSecond(b.orders, time.Since(start))
+	cpu.StatusPatch = cpuMillisPer(cpu1, b.cpuSeconds(ctx), b.orders)
+	fmt.Printf("  raw create+status %.0f/s (CPU ms each %v), raw status patch %.0f/s (CPU ms each %v)\n", *createPerS, cpu.Create, *patchPerS, cpu.StatusPatch)
 
 	// Out of the way before kubepay starts, so its cache and controller see only its own orders.
 	if err := c.DeleteAllOf(ctx, &v1.PaymentOrder{}, client.InNamespace(rawNamespace)); err != nil {
 		return err
 	}
 	return waitEmpty(ctx, b.env, rawNamespace)
+}
+
+// rawCPU is what the raw writes cost in CPU, milliseconds per order by process.
+type rawCPU struct {
+	// Create is a create plus a status write; StatusPatch one status merge-patch.
+	Create      map[string]float64 `json:"create_and_status_write"`
+	StatusPatch map[string]float64 `json:"status_patch"`
 }
 
 func waitEmpty(ctx context.Context, env *testenv.Env, ns string) error {
@@ -79,9 +90,9 @@ func waitEmpty(ctx context.Context, env *testenv.Env, ns string) error {
 	return fmt.Errorf("orders in %s were not deleted", ns)
 }
 
-func order(ns string, i int) *v1.PaymentOrder {
+func order(ns, name string) *v1.PaymentOrder {
 	return &v1.PaymentOrder{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("order-%05d", i)},
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec: v1.PaymentOrderSpec{
 			ProviderRef: v1.ProviderReference{Name: "sandbox"}, Amount: "10.00", Currency: "CNY",
 			Channel: "sandbox", Subject: "bench", ExpiresAfter: &metav1.Duration{Duration: time.Hour},
