@@ -47,7 +47,7 @@ func (h *Housekeeper) retain(ctx context.Context) error {
 	for _, t := range targets {
 		orders, refunds, err := h.retainFor(ctx, t.ns, t.name, t.ttl)
 		if orders > 0 {
-			settle.Emitter{Recorder: h.Recorder}.Normal(t.obj, "RetentionDeleted", v1.ActionReconcile,
+			settle.Emitter{Recorder: h.Recorder}.Normal(t.obj, v1.ReasonRetentionDeleted, v1.ActionReconcile,
 				fmt.Sprintf("deleted %d settled PaymentOrder(s) and %d PaymentRefund(s) settled more than %s ago", orders, refunds, t.ttl))
 		}
 		if err != nil {

@@ -135,4 +135,6 @@ const (
 	ReasonRefundInFlight = "RefundInFlight"
 	// ReasonLatePaymentRefund: kubepay created a refund for money nobody wanted.
 	ReasonLatePaymentRefund = "LatePaymentRefund"
+	// ReasonRetentionDeleted: the provider's retention deleted settled orders past their TTL.
+	ReasonRetentionDeleted = "RetentionDeleted"
 )

@@ -70,6 +70,7 @@ func TestChartDefaults(t *testing.T) {
 		{strings.Contains(args, "--notify-bind-address=:8082"), "the callback server on every replica"},
 		{strings.Contains(args, "--metrics-secure") && strings.Contains(args, "--metrics-bind-address=:8443"), "metrics over HTTPS on :8443"},
 		{!strings.Contains(args, certDirFlag), "no callback TLS unless asked"},
+		{!strings.Contains(args, "--transition-events") && !strings.Contains(args, "--watch-"), "transition Events on, the whole cluster served"},
 		{pod.SecurityContext != nil && pod.SecurityContext.RunAsNonRoot != nil && *pod.SecurityContext.RunAsNonRoot, "non-root"},
 		{pod.SecurityContext != nil && pod.SecurityContext.SeccompProfile != nil && pod.SecurityContext.SeccompProfile.Type == corev1.SeccompProfileTypeRuntimeDefault, "seccomp RuntimeDefault"},
 		{c.SecurityContext != nil && c.SecurityContext.ReadOnlyRootFilesystem != nil && *c.SecurityContext.ReadOnlyRootFilesystem, "read-only root filesystem"},
@@ -278,6 +279,18 @@ func TestChartValueCombinations(t *testing.T) {
 			t.Errorf("metrics.enabled=false still renders the metrics Service")
 		}
 		checkNetworkPolicyPorts(t, objs, c)
+	})
+	t.Run("a share of the cluster without transition Events", func(t *testing.T) {
+		// Several releases split a cluster by these flags; a value that renders no flag would
+		// make every release serve everything.
+		objs := objects(t, render(t, "--set", "manager.transitionEvents=false",
+			"--set", "manager.watchNamespaces={shop-a,shop-b}", "--set", "manager.watchLabelSelector=kubepay.io/shard=a"))
+		_, c := manager(t, objs)
+		for flag, want := range map[string]string{"--transition-events=": "false", "--watch-namespaces=": "shop-a,shop-b", "--watch-label-selector=": "kubepay.io/shard=a"} {
+			if v, ok := flagValue(c.Args, flag); !ok || v != want {
+				t.Errorf("args %v: want %s%s", c.Args, flag, want)
+			}
+		}
 	})
 	t.Run("another release name", func(t *testing.T) {
 		out, err := runHelm(t, "template", "payments", "charts/kubepay", "--namespace", "shop")
