@@ -91,7 +91,7 @@ func main() {
 	flag.BoolVar(&o.retention, "retention", os.Getenv("BENCH_RETENTION") != "0", "scale run: finish by letting retention delete the settled orders (env BENCH_RETENTION=0: skip)")
 	flag.BoolVar(&o.cpuProfile, "cpu-profile", os.Getenv("BENCH_CPU_PROFILE") == "1", "record 10 s CPU profiles of the manager and the API server at the start of each notification phase (env BENCH_CPU_PROFILE=1)")
 	flag.IntVar(&o.memProfileRate, "memprofilerate", envInt("BENCH_MEMPROFILERATE", 0), "run the manager with GODEBUG=memprofilerate=N, so its heap profiles sample every N bytes instead of 512 KiB (env BENCH_MEMPROFILERATE; slows it down: for heap analysis only)")
-	flag.StringVar(&o.out, "out", "", "where to write the results (default bin/bench/results.json, or bin/bench/scale.json with -scale)")
+	flag.StringVar(&o.out, "out", "", "where to write the results, relative to the repository unless absolute (default bin/bench/results.json, or bin/bench/scale.json with -scale)")
 	flag.Parse()
 	for _, f := range strings.Split(*fractions, ",") {
 		if v, err := strconv.ParseFloat(strings.TrimSpace(f), 64); err == nil && v > 0 {
@@ -123,7 +123,10 @@ func main() {
 			out = "bin/bench/scale.json"
 		}
 	}
-	path := filepath.Join(b.root, out)
+	path := out
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(b.root, out) // relative to the repository, as the defaults are
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err == nil {
 		raw, _ := json.MarshalIndent(res, "", "  ")
 		if err := os.WriteFile(path, append(raw, '\n'), 0o644); err != nil {
