@@ -1,9 +1,13 @@
 package manager
 
 import (
+	"fmt"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/kubepay/kubepay/api/v1alpha1"
 )
@@ -20,11 +24,37 @@ func (r withoutNormalTransitions) Eventf(regarding, related runtime.Object, even
 	r.EventRecorder.Eventf(regarding, related, eventtype, reason, action, note, args...)
 }
 
-// withEventPolicy is the manager's recorder, with Normal transition Events dropped when
-// opts.NoTransitionEvents is set.
-func withEventPolicy(opts Options, rec events.EventRecorder) events.EventRecorder {
-	if opts.NoTransitionEvents {
+// eventRecorders builds the manager's recorders: the library's, with Normal transition Events
+// dropped when opts.NoTransitionEvents is set, else written by one transitionSink
+// (transition_events.go), which the manager runs.
+type eventRecorders struct {
+	opts Options
+	mgr  ctrl.Manager
+	sink *transitionSink
+}
+
+func newEventRecorders(opts Options, mgr ctrl.Manager) (*eventRecorders, error) {
+	r := &eventRecorders{opts: opts, mgr: mgr}
+	if !opts.NoTransitionEvents {
+		// A client of its own, as client-go's events library has: Events must not take the
+		// payments' share of the client-side rate limit.
+		c, err := client.New(mgr.GetConfig(), client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()})
+		if err != nil {
+			return nil, fmt.Errorf("building the transition Event client: %w", err)
+		}
+		r.sink = newTransitionSink(c, ctrl.Log.WithName("events"))
+		if err := mgr.Add(r.sink); err != nil {
+			return nil, fmt.Errorf("adding the transition Event writer: %w", err)
+		}
+	}
+	return r, nil
+}
+
+// For returns the recorder of one reporting controller.
+func (r *eventRecorders) For(controller string) events.EventRecorder {
+	rec := r.mgr.GetEventRecorder(controller)
+	if r.sink == nil {
 		return withoutNormalTransitions{rec}
 	}
-	return rec
+	return newTransitionRecorder(rec, r.sink, r.mgr.GetScheme(), controller)
 }

@@ -86,24 +86,9 @@ type Manager struct {
 
 // New builds the manager with every kubepay component added.
 func New(cfg *rest.Config, opts Options) (*Manager, error) {
-	cfg = rest.CopyConfig(cfg)
-	if opts.KubeQPS > 0 {
-		cfg.QPS = float32(opts.KubeQPS)
-	}
-	if opts.KubeBurst > 0 {
-		cfg.Burst = opts.KubeBurst
-	}
-	if opts.LeaderElectionID == "" {
-		opts.LeaderElectionID = "kubepay-controller.kubepay.io"
-	}
-	if opts.Metrics.BindAddress == "" {
-		opts.Metrics.BindAddress = opts.MetricsBindAddress
-	}
+	cfg, opts = withDefaults(cfg, opts)
 	// Only labelled Secrets enter the cache, so the manager never holds the cluster's other Secrets.
 	credentials := labels.SelectorFromSet(labels.Set{v1.LabelCredentials: "true"})
-	if opts.ClusterNamespace == "" {
-		opts.ClusterNamespace = DefaultClusterNamespace()
-	}
 	notSettled, err := labels.Parse(v1.LabelSettled + "!=true")
 	if err != nil {
 		return nil, fmt.Errorf("building the settled-order selector: %w", err)
@@ -141,7 +126,11 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 		return nil, fmt.Errorf("registering field indexes: %w", err)
 	}
 	res := &resolver.Resolver{Reader: mgr.GetClient(), Configure: opts.ProviderConfig, ClusterSecretNamespace: opts.ClusterNamespace}
-	recorder := withEventPolicy(opts, mgr.GetEventRecorder("kubepay-controller"))
+	recorders, err := newEventRecorders(opts, mgr)
+	if err != nil {
+		return nil, err
+	}
+	recorder := recorders.For("kubepay-controller")
 	if err := (&controllers.PaymentOrderReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), ClusterNamespace: opts.ClusterNamespace, Resolver: res,
 		Recorder: recorder, Now: opts.Now, MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
@@ -176,13 +165,34 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 			Addr: opts.NotifyBindAddress, CertDir: opts.NotifyCertDir,
 			RateLimit: opts.NotifyRateLimit, RateBurst: opts.NotifyRateBurst,
 			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Resolver: res, Share: opts.Share,
-			Recorder: withEventPolicy(opts, mgr.GetEventRecorder("kubepay-callback")), Log: ctrl.Log.WithName("callback"),
+			Recorder: recorders.For("kubepay-callback"), Log: ctrl.Log.WithName("callback"),
 		}
 		if err := mgr.Add(m.Callback); err != nil {
 			return nil, fmt.Errorf("adding callback server: %w", err)
 		}
 	}
 	return m, nil
+}
+
+// withDefaults fills what opts leave empty, on a copy of cfg.
+func withDefaults(cfg *rest.Config, opts Options) (*rest.Config, Options) {
+	cfg = rest.CopyConfig(cfg)
+	if opts.KubeQPS > 0 {
+		cfg.QPS = float32(opts.KubeQPS)
+	}
+	if opts.KubeBurst > 0 {
+		cfg.Burst = opts.KubeBurst
+	}
+	if opts.LeaderElectionID == "" {
+		opts.LeaderElectionID = "kubepay-controller.kubepay.io"
+	}
+	if opts.Metrics.BindAddress == "" {
+		opts.Metrics.BindAddress = opts.MetricsBindAddress
+	}
+	if opts.ClusterNamespace == "" {
+		opts.ClusterNamespace = DefaultClusterNamespace()
+	}
+	return cfg, opts
 }
 
 // DefaultClusterNamespace is the namespace the manager runs in (POD_NAMESPACE, set by the

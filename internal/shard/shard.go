@@ -18,7 +18,9 @@ type Share struct {
 }
 
 // Whole reports whether the share is the whole cluster.
-func (s Share) Whole() bool { return len(s.Namespaces) == 0 && (s.Selector == nil || s.Selector.Empty()) }
+func (s Share) Whole() bool {
+	return len(s.Namespaces) == 0 && (s.Selector == nil || s.Selector.Empty())
+}
 
 // HasNamespace reports whether namespace is served ("" — cluster-scoped — always is).
 func (s Share) HasNamespace(namespace string) bool {
