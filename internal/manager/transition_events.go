@@ -27,9 +27,9 @@ import (
 // instead of client-go's events library. The library keeps every Event it sends for 6 to 12
 // minutes, so that a repeat of the same Event becomes a series instead of a new object; a
 // transition never repeats, so for these the cache is only memory that follows the transition
-// rate (about 1.1 KiB an Event: 11 MiB per 10,000 orders in make bench, more than the orders
-// themselves cost in the cache). Warnings and every other Event, which do repeat, still go
-// through the library.
+// rate (about 1.1 KiB an Event: with it the manager's heap per 10,000 open orders in make bench
+// was 45.5 MiB, without it 34). Warnings and every other Event, which do repeat, still go through
+// the library.
 
 const (
 	// transitionQueue bounds the Events waiting to be written, as the library's broadcaster
