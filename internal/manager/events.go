@@ -13,8 +13,8 @@ import (
 )
 
 // withoutNormalTransitions drops the Normal Events that only repeat a transition status.history
-// already records (Created, AwaitingPayment, Paid...): each is an API write, as expensive as the
-// status write itself. Warnings, and every other Event, pass.
+// already records (Created, AwaitingPayment, Paid...): one API write fewer per create and per
+// notification. Warnings, and every other Event, pass.
 type withoutNormalTransitions struct{ events.EventRecorder }
 
 func (r withoutNormalTransitions) Eventf(regarding, related runtime.Object, eventtype, reason, action, note string, args ...any) {
@@ -28,13 +28,12 @@ func (r withoutNormalTransitions) Eventf(regarding, related runtime.Object, even
 // dropped when opts.NoTransitionEvents is set, else written by one transitionSink
 // (transition_events.go), which the manager runs.
 type eventRecorders struct {
-	opts Options
 	mgr  ctrl.Manager
-	sink *transitionSink
+	sink *transitionSink // nil: transition Events off
 }
 
 func newEventRecorders(opts Options, mgr ctrl.Manager) (*eventRecorders, error) {
-	r := &eventRecorders{opts: opts, mgr: mgr}
+	r := &eventRecorders{mgr: mgr}
 	if !opts.NoTransitionEvents {
 		// A client of its own, as client-go's events library has: Events must not take the
 		// payments' share of the client-side rate limit.
