@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -122,10 +123,12 @@ func TestRefundFailureIsReported(t *testing.T) {
 	completeViaGateway(t, srv, r.ID, "failed", "card account closed")
 	gatewaytest.WaitStats(t, g, waitTimeout, func(s gateway.Stats) bool { return s.DeliveriesAcked == 2 })
 	parsed, errs := rc.Parsed()
-	if len(errs) != 0 || len(parsed) != 2 || parsed[1].Refund == nil {
-		t.Fatalf("parsed %+v, errors %v", parsed, errs)
+	// The payment's and the refund's notifications may arrive in either order.
+	i := slices.IndexFunc(parsed, func(n providers.Notification) bool { return n.Refund != nil })
+	if len(errs) != 0 || len(parsed) != 2 || i < 0 {
+		t.Fatalf("parsed %+v, errors %v; want the payment's and the refund's notifications", parsed, errs)
 	}
-	if f := parsed[1].Refund; parsed[1].Status != "" || f.Status != providers.RefundFailed || f.FailureReason != "card account closed" || !f.RefundedAt.IsZero() {
+	if f := parsed[i].Refund; parsed[i].Status != "" || f.Status != providers.RefundFailed || f.FailureReason != "card account closed" || !f.RefundedAt.IsZero() {
 		t.Errorf("refund fact %+v: want failed with the reason", f)
 	}
 	if got, err := p.QueryRefund(ctx, req); err != nil || got.Status != providers.RefundFailed || got.FailureReason != "card account closed" {
@@ -320,9 +323,15 @@ func TestLatePaymentIsNotifiedAsPaid(t *testing.T) {
 		t.Fatalf("late pay: HTTP %d", resp.StatusCode)
 	}
 	gatewaytest.WaitStats(t, g, waitTimeout, func(s gateway.Stats) bool { return s.DeliveriesAcked == 2 })
+	// Deliveries run concurrently and retry, so the two may arrive in either order (as real
+	// providers' do): what matters is that the late money arrives as a payment.succeeded.
 	parsed, errs := rc.Parsed()
-	if len(errs) != 0 || len(parsed) != 2 || parsed[0].Status != providers.StatusClosed || parsed[1].Status != providers.StatusSucceeded {
-		t.Fatalf("parsed %+v, errors %v; want payment.closed then payment.succeeded", parsed, errs)
+	statuses := map[providers.PaymentStatus]int{}
+	for _, n := range parsed {
+		statuses[n.Status]++
+	}
+	if len(errs) != 0 || len(parsed) != 2 || statuses[providers.StatusClosed] != 1 || statuses[providers.StatusSucceeded] != 1 {
+		t.Fatalf("parsed %+v, errors %v; want one payment.closed and one payment.succeeded", parsed, errs)
 	}
 	if got, err := p.Query(ctx, "otn-client-late", created.ID); err != nil || got.Status != providers.StatusSucceeded || got.TransactionID != created.ID {
 		t.Errorf("query after the late payment: %+v, %v; want succeeded", got, err)
