@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/kubepay/kubepay/internal/localrun"
 )
 
 // etcdClient talks to the control plane's etcd through its JSON gateway (/v3/...) and metrics,
@@ -120,7 +122,7 @@ func (e etcdClient) compactedSize() (float64, error) {
 }
 
 func (e etcdClient) metric(name string) (float64, error) {
-	raw, err := httpGet(e.base + "/metrics")
+	raw, err := localrun.Get(e.base + "/metrics")
 	if err != nil {
 		return 0, err
 	}

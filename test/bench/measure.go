@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/kubepay/kubepay/api/v1alpha1"
+	"github.com/kubepay/kubepay/internal/localrun"
 	"github.com/kubepay/kubepay/providers"
 	"github.com/kubepay/kubepay/providers/sandbox"
 	"github.com/kubepay/kubepay/providers/sandbox/gateway"
@@ -30,7 +30,7 @@ import (
 // (HeapInuse, which adds fragmentation). The profile is kept as bin/bench/heap-<name>.pprof for
 // `go tool pprof`.
 func (b *bench) managerHeap(name string) (live, spans int64, err error) {
-	profile, err := httpGet("http://" + b.addrs.pprof + "/debug/pprof/heap?gc=1&debug=1")
+	profile, err := localrun.Get("http://" + b.addrs.pprof + "/debug/pprof/heap?gc=1&debug=1")
 	if err != nil {
 		return 0, 0, fmt.Errorf("forcing a GC in the manager: %w", err)
 	}
@@ -68,7 +68,7 @@ func metricValue(raw []byte, name string) (float64, error) {
 // apiCalls sums the manager's client requests to the API server by method, from its
 // rest_client_requests_total metric: the manager's own count of what the proxy names.
 func (b *bench) apiCalls() map[string]float64 {
-	raw, err := httpGet("http://" + b.addrs.metrics + "/metrics")
+	raw, err := localrun.Get("http://" + b.addrs.metrics + "/metrics")
 	if err != nil {
 		return nil
 	}
@@ -118,7 +118,7 @@ func (b *bench) countSettled(ctx context.Context, ns string) (int, error) {
 // verifyMicros is the sandbox client's per-notification verification cost (RSA-2048 verify plus
 // parsing), measured with the testing package's benchmark loop.
 func (b *bench) verifyMicros() float64 {
-	pub, _ := httpGet("http://" + b.addrs.gateway + "/v1/public-key")
+	pub, _ := localrun.Get("http://" + b.addrs.gateway + "/v1/public-key")
 	p, err := providers.New(sandbox.Type, providers.Config{Endpoint: "http://" + b.addrs.gateway,
 		Secret: map[string][]byte{"apiKey": []byte(benchAPIKey), "publicKey": pub}})
 	if err != nil {
@@ -136,18 +136,6 @@ func (b *bench) verifyMicros() float64 {
 		}
 	})
 	return round(float64(r.NsPerOp()) / 1000)
-}
-
-func httpGet(url string) ([]byte, error) {
-	resp, err := http.Get(url)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: HTTP %d", url, resp.StatusCode)
-	}
-	return io.ReadAll(resp.Body)
 }
 
 // profileCPU, with -cpu-profile, records CPU profiles of the manager and of the API server for
@@ -169,7 +157,7 @@ func (b *bench) profileCPU(ctx context.Context, name string) func() {
 		})
 	}
 	save("manager", func() ([]byte, error) {
-		return httpGet("http://" + b.addrs.pprof + "/debug/pprof/profile?seconds=" + profileSeconds)
+		return localrun.Get("http://" + b.addrs.pprof + "/debug/pprof/profile?seconds=" + profileSeconds)
 	})
 	save("apiserver", func() ([]byte, error) { return b.apiserverGet(ctx, "/debug/pprof/profile?seconds="+profileSeconds) })
 	return wg.Wait
@@ -189,7 +177,7 @@ func (b *bench) cpuSeconds(ctx context.Context) map[string]float64 {
 		out["etcd"] = v
 	}
 	if b.manager != nil {
-		if raw, err := httpGet("http://" + b.addrs.metrics + "/metrics"); err == nil {
+		if raw, err := localrun.Get("http://" + b.addrs.metrics + "/metrics"); err == nil {
 			if v, err := metricValue(raw, "process_cpu_seconds_total"); err == nil {
 				out["manager"] = v
 			}

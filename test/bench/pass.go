@@ -171,7 +171,7 @@ func (b *bench) startGateway() error {
 
 // setupNamespace creates the pass's namespace, credentials Secret and PaymentProvider.
 func (b *bench) setupNamespace(ctx context.Context, ns string) error {
-	pub, err := httpGet("http://" + b.addrs.gateway + "/v1/public-key")
+	pub, err := localrun.Get("http://" + b.addrs.gateway + "/v1/public-key")
 	if err != nil {
 		return err
 	}

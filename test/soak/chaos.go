@@ -77,7 +77,7 @@ func (s *soak) runChaos(ctx context.Context) {
 	if at(gatewayKillAt) != nil {
 		return
 	}
-	keyBefore, err := httpGet(s.addr.gatewayURL() + "/v1/public-key")
+	keyBefore, err := localrun.Get(s.addr.gatewayURL() + "/v1/public-key")
 	if err != nil {
 		fail(fmt.Errorf("reading the gateway's public key: %w", err))
 		return
@@ -96,7 +96,7 @@ func (s *soak) runChaos(ctx context.Context) {
 		l.add(s.start, "%s restarted from its state file: %d payments, %d deliveries pending", s.gateway.name, st.PaymentsTotal, st.DeliveriesPending)
 	}
 	// The Secret holds the old public key: a new signing key would fail every notification.
-	keyAfter, err := httpGet(s.addr.gatewayURL() + "/v1/public-key")
+	keyAfter, err := localrun.Get(s.addr.gatewayURL() + "/v1/public-key")
 	if err != nil {
 		fail(fmt.Errorf("reading the gateway's public key after its restart: %w", err))
 		return

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -122,7 +120,7 @@ func (s *soak) writeKubeconfig() (string, error) {
 // it Ready: from then on orders can be paid. Queries start 2s after a payment is created and
 // back off to 10s, so the query fallback takes part alongside notifications.
 func (s *soak) createProvider(ctx context.Context) error {
-	pub, err := httpGet(s.addr.gatewayURL() + "/v1/public-key")
+	pub, err := localrun.Get(s.addr.gatewayURL() + "/v1/public-key")
 	if err != nil {
 		return err
 	}
@@ -163,19 +161,6 @@ func (s *soak) createProvider(ctx context.Context) error {
 		}
 	}
 	return fmt.Errorf("the PaymentProvider did not become Ready within 90s (is a manager leading? see %s)", s.dir)
-}
-
-func httpGet(url string) ([]byte, error) {
-	c := &http.Client{Timeout: 30 * time.Second}
-	resp, err := c.Get(url)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: HTTP %d", url, resp.StatusCode)
-	}
-	return io.ReadAll(resp.Body)
 }
 
 // sleep waits d or until ctx ends.

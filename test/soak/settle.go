@@ -98,7 +98,7 @@ func (p progress) pendingAtGateway() int {
 
 func (s *soak) gatewayStats() (gateway.Stats, error) {
 	var st gateway.Stats
-	raw, err := httpGet(s.addr.gatewayURL() + "/v1/stats")
+	raw, err := localrun.Get(s.addr.gatewayURL() + "/v1/stats")
 	if err != nil {
 		return st, err
 	}
