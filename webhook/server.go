@@ -50,10 +50,10 @@ type Server struct {
 	APIReader client.Reader
 	// Share is this install's part of the cluster: notifications for other namespaces are not
 	// its to answer, and reads around the cache stay inside it.
-	Share shard.Share
-	Resolver  *resolver.Resolver
-	Recorder  events.EventRecorder
-	Log       logr.Logger
+	Share    shard.Share
+	Resolver *resolver.Resolver
+	Recorder events.EventRecorder
+	Log      logr.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// RateLimit and RateBurst are each source's failure budget: requests that fail before or

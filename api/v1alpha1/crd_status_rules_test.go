@@ -9,7 +9,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	v1 "github.com/kubepay/kubepay/api/v1alpha1"
 	"github.com/kubepay/kubepay/internal/testenv"
@@ -162,14 +161,7 @@ func TestOutTradeNoPrefixIsFixed(t *testing.T) {
 func TestLateColumn(t *testing.T) {
 	ns := env.Namespace(t)
 	paidOrder(t, ns, "late-shown", v1.PhaseExpired)
-	user, err := env.Env.AddUser(envtest.User{Name: "late-column", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubectl, err := user.Kubectl()
-	if err != nil {
-		t.Fatal(err)
-	}
+	kubectl := env.AdminKubectl(t, "late-column")
 	stdout, stderr, err := kubectl.Run("get", "pord", "-n", ns)
 	if err != nil {
 		t.Fatalf("kubectl get pord: %v\n%s", err, readAll(stderr))
@@ -221,14 +213,7 @@ func TestExpiresAfterBounds(t *testing.T) {
 // TestKubectlExplainDescribesFields: `kubectl explain` answers what a platform team asks first.
 func TestKubectlExplainDescribesFields(t *testing.T) {
 	testenv.SkipIfShort(t)
-	user, err := env.Env.AddUser(envtest.User{Name: "explainer", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubectl, err := user.Kubectl()
-	if err != nil {
-		t.Fatal(err)
-	}
+	kubectl := env.AdminKubectl(t, "explainer")
 	tests := []struct {
 		field string
 		why   string

@@ -15,7 +15,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
 
 	v1 "github.com/kubepay/kubepay/api/v1alpha1"
@@ -279,14 +278,7 @@ func TestKubectlPrinterColumns(t *testing.T) {
 	if err := env.Client.Status().Update(t.Context(), o); err != nil {
 		t.Fatal(err)
 	}
-	user, err := env.Env.AddUser(envtest.User{Name: "printer-test", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubectl, err := user.Kubectl()
-	if err != nil {
-		t.Fatal(err)
-	}
+	kubectl := env.AdminKubectl(t, "printer-test")
 	for _, tc := range []struct {
 		args []string
 		want []string

@@ -4,6 +4,7 @@ package testenv
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
@@ -118,4 +119,33 @@ func (e *Env) Namespace(t testing.TB) string {
 		t.Fatalf("creating test namespace: %v", err)
 	}
 	return ns.Name
+}
+
+// Admin adds a user of system:masters, for the kubeconfig or kubectl a cluster admin would use.
+func (e *Env) Admin(name string) (*envtest.AuthenticatedUser, error) {
+	user, err := e.Env.AddUser(envtest.User{Name: name, Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("adding admin user %s: %w", name, err)
+	}
+	return user, nil
+}
+
+// Kubectl runs the kubectl built with the control plane, as one user (envtest's KubeCtl, whose
+// type it does not export).
+type Kubectl interface {
+	Run(args ...string) (stdout, stderr io.Reader, err error)
+}
+
+// AdminKubectl is kubectl as an admin user called name.
+func (e *Env) AdminKubectl(t testing.TB, name string) Kubectl {
+	t.Helper()
+	user, err := e.Admin(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubectl, err := user.Kubectl()
+	if err != nil {
+		t.Fatalf("kubectl for %s: %v", name, err)
+	}
+	return kubectl
 }

@@ -16,7 +16,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	v1 "github.com/kubepay/kubepay/api/v1alpha1"
 	"github.com/kubepay/kubepay/internal/localrun"
@@ -152,7 +151,7 @@ func (b *bench) startGateway() error {
 		return err
 	}
 	// The manager authenticates as a user of its own; the proxy forwards with its credentials.
-	user, err := b.env.Env.AddUser(envtest.User{Name: "bench", Groups: []string{"system:masters"}}, nil)
+	user, err := b.env.Admin("bench")
 	if err != nil {
 		return err
 	}

@@ -34,14 +34,7 @@ func TestChartAppliesOnRealAPIServer(t *testing.T) {
 	if err := env.Client.Create(t.Context(), ns); err != nil {
 		t.Fatal(err)
 	}
-	user, err := env.Env.AddUser(envtest.User{Name: "deployer", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubectl, err := user.Kubectl()
-	if err != nil {
-		t.Fatal(err)
-	}
+	kubectl := env.AdminKubectl(t, "deployer")
 	apply := func(t *testing.T, manifest string) (stdout, stderr string, err error) {
 		t.Helper()
 		file := filepath.Join(t.TempDir(), "chart.yaml")

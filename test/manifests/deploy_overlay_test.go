@@ -2,7 +2,6 @@ package manifests
 
 import (
 	"bytes"
-	"io"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -62,9 +61,7 @@ func TestDeployOverlaySetsTheImage(t *testing.T) {
 // checkOverlayOnServer applies the deploy overlay for a release IMG as a server-side dry run and
 // checks the Deployment the API server would store carries that image: what `make deploy` does,
 // short of writing.
-func checkOverlayOnServer(t *testing.T, kubectl interface {
-	Run(args ...string) (io.Reader, io.Reader, error)
-}) {
+func checkOverlayOnServer(t *testing.T, kubectl testenv.Kubectl) {
 	t.Helper()
 	const img = "example.com/kubepay/manager:v1.2.3"
 	dir := overlay(t, img)

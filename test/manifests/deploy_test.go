@@ -10,7 +10,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubepay/kubepay/internal/testenv"
@@ -24,14 +23,7 @@ func TestDefaultDeploysOnRealAPIServer(t *testing.T) {
 	if err := env.Client.Create(t.Context(), ns); err != nil {
 		t.Fatal(err)
 	}
-	user, err := env.Env.AddUser(envtest.User{Name: "deployer", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubectl, err := user.Kubectl()
-	if err != nil {
-		t.Fatal(err)
-	}
+	kubectl := env.AdminKubectl(t, "deployer")
 	dir := filepath.Join(testenv.RepoRoot(), "config", "default")
 	stdout, stderr, err := kubectl.Run("apply", "--dry-run=server", "-k", dir)
 	out := read(stdout)

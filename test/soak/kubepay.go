@@ -10,7 +10,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	v1 "github.com/kubepay/kubepay/api/v1alpha1"
 	"github.com/kubepay/kubepay/internal/localrun"
@@ -104,7 +103,7 @@ func (s *soak) setUp(ctx context.Context) error {
 }
 
 func (s *soak) writeKubeconfig() (string, error) {
-	user, err := s.env.Env.AddUser(envtest.User{Name: "soak", Groups: []string{"system:masters"}}, nil)
+	user, err := s.env.Admin("soak")
 	if err != nil {
 		return "", err
 	}
