@@ -269,7 +269,7 @@ func (f *finalizeSync) warnOnce(reason, message string) {
 // writeStatus writes the status once, when it changed, then tells of it.
 func (f *finalizeSync) writeStatus(ctx context.Context) error {
 	if !equality.Semantic.DeepEqual(f.status, f.order.Status) {
-		settle.OrderHealth(&f.status, f.order.Generation, f.now)
+		settle.OrderHealth(f.order, &f.status, f.now)
 	}
 	if !equality.Semantic.DeepEqual(f.status, f.order.Status) {
 		updated := f.order.DeepCopy()

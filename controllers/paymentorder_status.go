@@ -13,7 +13,7 @@ import (
 // optimistic lock; Events and metrics follow the committed write only.
 func (s *orderSync) writeStatus(ctx context.Context) error {
 	s.status.ObservedGeneration = s.order.Generation
-	settle.OrderHealth(&s.status, s.order.Generation, s.now)
+	settle.OrderHealth(s.order, &s.status, s.now)
 	if equality.Semantic.DeepEqual(s.status, s.order.Status) {
 		s.emit()
 		return nil

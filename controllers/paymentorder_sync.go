@@ -329,40 +329,29 @@ func queryMax(p *v1.PaymentProvider) time.Duration {
 }
 
 // settled looks after a terminal order: unwanted money (late payments) still needs kubepay, to
-// create the refunds that give it back; an order with nothing left to do is labelled settled and
-// leaves the cache (settle.MarkSettled).
+// create the refunds that give it back. An order with nothing left to do normally left the cache
+// in the write that settled it (status.settled); one that did not (settled by a kubepay from
+// before that field) gets it written here, once.
 func (r *PaymentOrderReconciler) settled(ctx context.Context, order *v1.PaymentOrder) (ctrl.Result, error) {
-	if len(order.Status.LatePayments) == 0 {
-		if _, err := settle.MarkSettled(ctx, r.Client, order); err != nil {
-			if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
-				return ctrl.Result{RequeueAfter: time.Second}, nil
-			}
-			return ctrl.Result{}, err
-		}
-		return ctrl.Result{}, nil
-	}
 	status := *order.Status.DeepCopy()
-	changed, err := r.refundUnwanted(ctx, order, &status)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	if !changed {
-		if _, err := settle.MarkSettled(ctx, r.Client, order); err != nil {
-			if apierrors.IsConflict(err) {
-				return ctrl.Result{RequeueAfter: time.Second}, nil
-			}
+	changed := false
+	if len(order.Status.LatePayments) > 0 {
+		var err error
+		if changed, err = r.refundUnwanted(ctx, order, &status); err != nil {
 			return ctrl.Result{}, err
 		}
+	}
+	if !changed && (settle.Unsettled(order) || order.Status.Settled) {
 		return ctrl.Result{}, nil
 	}
-	settle.OrderHealth(&status, order.Generation, r.now())
+	settle.OrderHealth(order, &status, r.now())
 	updated := order.DeepCopy()
 	updated.Status = status
 	if err := r.Client.Status().Update(ctx, updated); err != nil {
 		if apierrors.IsConflict(err) {
 			return ctrl.Result{RequeueAfter: time.Second}, nil
 		}
-		return ctrl.Result{}, fmt.Errorf("recording the refunds of PaymentOrder %s/%s: %w", order.Namespace, order.Name, err)
+		return ctrl.Result{}, fmt.Errorf("writing the status of terminal PaymentOrder %s/%s (late-payment refunds, settled): %w", order.Namespace, order.Name, err)
 	}
 	return ctrl.Result{}, nil
 }

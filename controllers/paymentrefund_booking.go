@@ -46,8 +46,9 @@ func (r *PaymentRefundReconciler) reserve(ctx context.Context, order *v1.Payment
 	if err != nil {
 		return nil, err
 	}
-	// A reserved order is not settled any more: back into the cache, with its finalizer, so its
-	// deletion waits for the refund.
+	// A reserved order is not settled any more: the reservation's write cleared status.settled,
+	// bringing it back into the cache; its finalizer (missing on orders settled by an older
+	// kubepay) makes its deletion wait for the refund.
 	return written, settle.Reopen(ctx, r.Client, r.APIReader, written)
 }
 
@@ -91,7 +92,7 @@ func (r *PaymentRefundReconciler) updateOrder(ctx context.Context, order *v1.Pay
 			}
 			return nil
 		}
-		settle.OrderHealth(&next, order.Generation, r.now())
+		settle.OrderHealth(order, &next, r.now())
 		updated := order.DeepCopy()
 		updated.Status = next
 		err = r.Client.Status().Update(ctx, updated)

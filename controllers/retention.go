@@ -7,7 +7,6 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/kubepay/kubepay/api/v1alpha1"
@@ -61,13 +60,11 @@ func (h *Housekeeper) retain(ctx context.Context) error {
 func (h *Housekeeper) retainFor(ctx context.Context, ns, provider string, ttl time.Duration) (orders, refunds int, err error) {
 	key := v1.ProviderIndexKey(ns, provider)
 	cutoff := h.now().Add(-ttl)
-	opts := []client.ListOption{client.InNamespace(ns), client.MatchingLabels{v1.LabelSettled: "true"}, client.Limit(500)}
+	base := []client.ListOption{client.InNamespace(ns), client.MatchingFields{v1.FieldSettled: "true"}, client.Limit(500)}
 	if sel := h.Share.Selector; sel != nil && !sel.Empty() {
-		// One selector per list: the share's, with the settled requirement added to it.
-		reqs, _ := sel.Requirements()
-		combined := labels.SelectorFromSet(labels.Set{v1.LabelSettled: "true"}).Add(reqs...)
-		opts = []client.ListOption{client.InNamespace(ns), client.MatchingLabelsSelector{Selector: combined}, client.Limit(500)}
+		base = append(base, client.MatchingLabelsSelector{Selector: sel})
 	}
+	opts := base
 	for {
 		list := &v1.PaymentOrderList{}
 		if err := h.APIReader.List(ctx, list, opts...); err != nil {
@@ -89,7 +86,7 @@ func (h *Housekeeper) retainFor(ctx context.Context, ns, provider string, ttl ti
 		if list.Continue == "" {
 			return orders, refunds, nil
 		}
-		opts = append(opts[:3], client.Continue(list.Continue))
+		opts = append(base[:len(base):len(base)], client.Continue(list.Continue))
 	}
 }
 
@@ -129,6 +126,7 @@ func (p *pageRefunds) of(ctx context.Context, o *v1.PaymentOrder) ([]*v1.Payment
 }
 
 // deleteOrder deletes a settled order's refunds, then the order, if it is still the version read.
+// The order keeps its finalizer while settled; SettledRelease removes it once the delete is in.
 func (h *Housekeeper) deleteOrder(ctx context.Context, o *v1.PaymentOrder, page *pageRefunds) (int, error) {
 	refs, err := page.of(ctx, o)
 	if err != nil {

@@ -50,7 +50,7 @@ func TestRetentionDeletesOnlySettledOrders(t *testing.T) {
 	f.WaitPhase("open", v1.PhaseAwaitingPayment, 30*time.Second)
 	testenv.Eventually(t, 30*time.Second, func() (bool, string) {
 		got := f.Get("old-paid")
-		return got.Labels[v1.LabelSettled] == "true", fmt.Sprintf("old-paid labels %v, want settled", got.Labels)
+		return got.Status.Settled, fmt.Sprintf("old-paid is %q and not settled", got.Status.Phase)
 	})
 
 	before := testutil.ToFloat64(metrics.RetentionDeleted.WithLabelValues("order"))
@@ -121,7 +121,7 @@ func TestRetentionReadsRefundsOncePerPage(t *testing.T) {
 	for _, name := range orders {
 		testenv.Eventually(t, 30*time.Second, func() (bool, string) {
 			got := f.Get(name)
-			return got.Labels[v1.LabelSettled] == "true", fmt.Sprintf("%s labels %v, want settled", name, got.Labels)
+			return got.Status.Settled, fmt.Sprintf("%s is %q and not settled", name, got.Status.Phase)
 		})
 	}
 

@@ -120,14 +120,14 @@ func (s *Server) decideAndWrite(ctx context.Context, rp *resolver.Resolved, orde
 		return ResultError, fmt.Errorf("PaymentOrder %s/%s: %w", order.Namespace, order.Name, err)
 	}
 	if !changed {
-		// A redelivery also repairs an order left labelled settled by a reopen that failed.
+		// A redelivery also repairs an order whose reopen failed after its status write.
 		return ResultDuplicate, settle.Reopen(ctx, s.Client, s.APIReader, order)
 	}
 	next.ObservedGeneration = order.Status.ObservedGeneration
 	settle.NotePaidWhileDeleting(order, &next, now)
 	// A notification that matches the order answers any earlier rejection.
 	meta.RemoveStatusCondition(&next.Conditions, v1.ConditionNotificationRejected)
-	settle.OrderHealth(&next, order.Generation, now)
+	settle.OrderHealth(order, &next, now)
 	updated := order.DeepCopy()
 	updated.Status = next
 	if err := s.Client.Status().Update(ctx, updated); err != nil {
@@ -135,8 +135,8 @@ func (s *Server) decideAndWrite(ctx context.Context, rp *resolver.Resolved, orde
 	}
 	last := next.History[len(next.History)-1]
 	emit.Transitions(updated, []v1.Transition{last})
-	// A late payment on a settled order (read from the API server) makes it unsettled: status
-	// first, then the label, so the controller cannot label it back in between.
+	// A late payment on a settled order (read from the API server) reopened it in that write
+	// (status.settled); an order settled before status.settled existed also needs its finalizer.
 	if err := settle.Reopen(ctx, s.Client, s.APIReader, updated); err != nil {
 		return ResultError, err
 	}
@@ -157,7 +157,7 @@ func (s *Server) recordRejection(ctx context.Context, order *v1.PaymentOrder, n 
 	if !changed {
 		return nil
 	}
-	settle.OrderHealth(&updated.Status, order.Generation, s.now())
+	settle.OrderHealth(order, &updated.Status, s.now())
 	if err := s.Client.Status().Update(ctx, updated); err != nil {
 		return err
 	}

@@ -320,6 +320,14 @@ type PaymentOrderStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
+	// settled is true when kubepay has nothing left to do for the order: it is terminal, not being
+	// deleted, has no refund in flight and no late payment left to give back. kubepay sets it in
+	// the same status write that settles the order, and clears it in the write that reopens it (a
+	// late payment, a refund); settled orders leave the manager's cache (a selectable field:
+	// kubectl get paymentorders --field-selector status.settled=true).
+	// +optional
+	Settled bool `json:"settled,omitempty"`
+
 	// conditions: Ready, Reconciling and Stalled (kstatus), Settled, and the ones that say why
 	// the object is kept or what money it records.
 	// +listType=map
@@ -333,6 +341,7 @@ type PaymentOrderStatus struct {
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=pord,categories=payments
 // +kubebuilder:selectablefield:JSONPath=`.status.outTradeNo`
+// +kubebuilder:selectablefield:JSONPath=`.status.settled`
 // +kubebuilder:printcolumn:name="Order",type=string,JSONPath=`.status.outTradeNo`
 // +kubebuilder:printcolumn:name="Amount",type=string,JSONPath=`.spec.amount`
 // +kubebuilder:printcolumn:name="Currency",type=string,JSONPath=`.spec.currency`

@@ -19,10 +19,12 @@ const (
 	AnnotationClaimOrder = "kubepay.io/holder"
 	AnnotationOutTradeNo = "kubepay.io/number"
 
-	// LabelSettled marks a settled PaymentOrder (terminal, no refund in flight, no late payment
-	// left to give back): the manager's cache leaves such orders out, so its memory follows the
-	// orders that can still move money.
-	LabelSettled = "kubepay.io/settled"
+	// FieldSettled is the selectable field of a settled PaymentOrder (status.settled: terminal, no
+	// refund in flight, no late payment left to give back): the manager's cache selects
+	// FieldSettled!=true, so its memory follows the orders that can still move money. It is a
+	// status field, not a label, so the write that settles an order also takes it out of the
+	// cache, and only status writers (kubepay) can set it.
+	FieldSettled = "status.settled"
 
 	// LabelOrder names, on a PaymentRefund kubepay creates, the order whose money it gives back.
 	LabelOrder = "kubepay.io/order"

@@ -25,7 +25,7 @@ func orderObject(t *testing.T, s v1.PaymentOrderStatus) map[string]any {
 func writtenOrder(t *testing.T, s v1.PaymentOrderStatus) map[string]any {
 	t.Helper()
 	s.ObservedGeneration = generation
-	settle.OrderHealth(&s, generation, now)
+	settle.OrderHealth(&v1.PaymentOrder{ObjectMeta: metav1.ObjectMeta{Generation: generation}}, &s, now)
 	return orderObject(t, s)
 }
 

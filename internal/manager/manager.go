@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -89,10 +90,6 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 	cfg, opts = withDefaults(cfg, opts)
 	// Only labelled Secrets enter the cache, so the manager never holds the cluster's other Secrets.
 	credentials := labels.SelectorFromSet(labels.Set{v1.LabelCredentials: "true"})
-	notSettled, err := labels.Parse(v1.LabelSettled + "!=true")
-	if err != nil {
-		return nil, fmt.Errorf("building the settled-order selector: %w", err)
-	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme: scheme.New(),
 		// Controller names are unique per process; tests that run two installs in one process
@@ -117,7 +114,7 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 			}
 			return opts.WrapClient(c), nil
 		},
-		Cache: cacheOptions(opts, credentials, notSettled),
+		Cache: cacheOptions(opts, credentials),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating manager: %w", err)
@@ -155,6 +152,13 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 		Log: ctrl.Log.WithName("housekeeping"), Interval: opts.HousekeepingInterval, Now: opts.Now, Share: opts.Share,
 	}); err != nil {
 		return nil, fmt.Errorf("adding housekeeping: %w", err)
+	}
+	meta, err := metadata.NewForConfig(mgr.GetConfig())
+	if err != nil {
+		return nil, fmt.Errorf("building the metadata client: %w", err)
+	}
+	if err := mgr.Add(&controllers.SettledRelease{Metadata: meta, Share: opts.Share, Log: ctrl.Log.WithName("settled-release")}); err != nil {
+		return nil, fmt.Errorf("adding settled-order release: %w", err)
 	}
 	if err := addStateMetrics(mgr, opts.Now); err != nil {
 		return nil, err

@@ -23,9 +23,12 @@ var retryReasons = map[string]bool{
 	v1.ReasonProviderNotReady: true, v1.ReasonCreating: true,
 }
 
-// OrderHealth sets the order's Reconciling, Stalled and Settled conditions from the rest of its
-// status, and stamps every condition with generation.
-func OrderHealth(s *v1.PaymentOrderStatus, generation int64, now time.Time) {
+// OrderHealth sets the Reconciling, Stalled and Settled conditions of s, the status about to be
+// written on order, from the rest of it, stamps every condition with the order's generation, and
+// sets s.Settled: the write that settles an order is the one that takes it out of the cache.
+func OrderHealth(order *v1.PaymentOrder, s *v1.PaymentOrderStatus, now time.Time) {
+	generation := order.Generation
+	s.Settled = !unsettled(order, s)
 	ready := meta.FindStatusCondition(s.Conditions, v1.ConditionReady)
 	readyReason := ""
 	if ready != nil && ready.Status != metav1.ConditionTrue {

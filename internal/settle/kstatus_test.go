@@ -69,7 +69,7 @@ func TestOrderKstatusInEveryPhase(t *testing.T) {
 			o := order()
 			o.Generation = 3
 			o.Status = tt.status
-			OrderHealth(&o.Status, o.Generation, now)
+			OrderHealth(o, &o.Status, now)
 			if got := compute(t, o, "PaymentOrder"); got != tt.want {
 				t.Errorf("%s: kstatus %s, want %s (conditions %+v)", tt.why, got, tt.want, o.Status.Conditions)
 			}

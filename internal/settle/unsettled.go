@@ -12,13 +12,16 @@ import (
 // Unsettled reports whether money can still move for the order, or it holds money to give back:
 // it is open (a payment may be paid), being deleted (its close or its record is pending), has a
 // refund in flight, or records a late payment not yet refunded. What an unsettled order needs
-// (its provider, its finalizer) must stay.
-func Unsettled(o *v1.PaymentOrder) bool {
-	if !o.Status.Phase.Terminal() || !o.DeletionTimestamp.IsZero() ||
-		meta.IsStatusConditionTrue(o.Status.Conditions, v1.ConditionLatePayment) {
+// (its provider, its finalizer, a place in the manager's cache) must stay.
+func Unsettled(o *v1.PaymentOrder) bool { return unsettled(o, &o.Status) }
+
+// unsettled is Unsettled of o as it will be once s is written.
+func unsettled(o *v1.PaymentOrder, s *v1.PaymentOrderStatus) bool {
+	if !s.Phase.Terminal() || !o.DeletionTimestamp.IsZero() ||
+		meta.IsStatusConditionTrue(s.Conditions, v1.ConditionLatePayment) {
 		return true
 	}
-	for _, r := range o.Status.Refunds {
+	for _, r := range s.Refunds {
 		if r.State == v1.RefundReserved {
 			return true
 		}

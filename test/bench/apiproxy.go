@@ -31,7 +31,6 @@ import (
 	clientscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 
-	v1 "github.com/kubepay/kubepay/api/v1alpha1"
 )
 
 // apiProxy stands between the manager and the API server and names every request the manager
@@ -184,8 +183,8 @@ func meanMillis(countsBefore, millisBefore, countsAfter, millisAfter map[string]
 	return out
 }
 
-// quiet waits until the manager made no request for d (Events are sent asynchronously, the
-// settled label follows the Paid write), at most max.
+// quiet waits until the manager made no request for d (Events are sent asynchronously), at most
+// max.
 func (p *apiProxy) quiet(ctx context.Context, d, maxWait time.Duration) {
 	deadline := time.Now().Add(maxWait)
 	for time.Now().Before(deadline) {
@@ -359,17 +358,10 @@ func eventKind(body []byte) string {
 func orderPatchKind(body []byte) string {
 	var patch struct {
 		Metadata struct {
-			Labels     map[string]*string `json:"labels"`
-			Finalizers *[]string          `json:"finalizers"`
+			Finalizers *[]string `json:"finalizers"`
 		} `json:"metadata"`
 	}
 	_ = json.Unmarshal(body, &patch)
-	if l, ok := patch.Metadata.Labels[v1.LabelSettled]; ok {
-		if l != nil && *l == "true" {
-			return "settled label (and finalizer off)"
-		}
-		return "reopen (settled label off)"
-	}
 	if patch.Metadata.Finalizers != nil {
 		return "finalizer"
 	}

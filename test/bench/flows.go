@@ -24,11 +24,11 @@ import (
 )
 
 // fixtureLabel marks the settled orders the scale run writes itself; the bench's own watch
-// leaves them out (the manager's cache does too, by kubepay.io/settled).
+// leaves them out (the manager's cache does too, by status.settled).
 const fixtureLabel = "bench.kubepay.io/fixture"
 
-// watcher records, from a watch, when each order first reached each phase and whether it carries
-// the settled label.
+// watcher records, from a watch, when each order first reached each phase and whether it is
+// settled.
 type watcher struct {
 	mu      sync.Mutex
 	seen    map[v1.Phase]map[string]*v1.PaymentOrder
@@ -63,7 +63,7 @@ func (b *bench) watch(ctx context.Context, ns string) (*watcher, error) {
 		if _, dup := w.seen[o.Status.Phase][o.Name]; !dup {
 			w.seen[o.Status.Phase][o.Name] = o
 		}
-		if o.Labels[v1.LabelSettled] == "true" {
+		if o.Status.Settled {
 			w.settled[o.Name] = true
 		}
 		w.mu.Unlock()
@@ -87,8 +87,8 @@ func (w *watcher) reached(phase v1.Phase) func(string) bool {
 	return func(name string) bool { return w.seen[phase][name] != nil }
 }
 
-// labelled is a wait condition: the order carries the settled label. Called with w.mu held.
-func (w *watcher) labelled(name string) bool { return w.settled[name] }
+// isSettled is a wait condition: the order is settled (status.settled). Called with w.mu held.
+func (w *watcher) isSettled(name string) bool { return w.settled[name] }
 
 // wait blocks until cond holds for every name, or timeout.
 func (w *watcher) wait(ctx context.Context, what string, names []string, timeout time.Duration, cond func(string) bool) error {
@@ -142,8 +142,7 @@ func (b *bench) requests() (counts, millis map[string]float64) {
 	return b.proxy.snapshot()
 }
 
-// settle waits until the manager is quiet: Events are sent asynchronously, and the settled label
-// follows the Paid write.
+// settle waits until the manager is quiet: Events are sent asynchronously.
 func (b *bench) settle(ctx context.Context) {
 	if b.proxy != nil {
 		b.proxy.quiet(ctx, time.Second, 30*time.Second)
@@ -209,7 +208,7 @@ func sign(eventID string, t lateTarget) notification {
 }
 
 // notify posts one signed notification per order, each also sent 3 extra times concurrently,
-// and waits until the watch saw every order Paid, then labelled settled.
+// and waits until the watch saw every order Paid, then settled.
 func (b *bench) notify(ctx context.Context, w *watcher, ns string, names []string, res *PassResult) error {
 	orders := w.orders(v1.PhaseAwaitingPayment, names)
 	var mu sync.Mutex
@@ -252,7 +251,7 @@ func (b *bench) notify(ctx context.Context, w *watcher, ns string, names []strin
 		return err
 	}
 	res.NotifyAppliedPerS = perSecond(len(orders), time.Since(start))
-	if err := w.wait(ctx, "labelled settled", names, 2*time.Minute, w.labelled); err != nil {
+	if err := w.wait(ctx, "settled", names, 2*time.Minute, w.isSettled); err != nil {
 		return err
 	}
 	b.settle(ctx)
@@ -325,7 +324,7 @@ func (b *bench) paced(ctx context.Context, w *watcher, ns, prefix string, pace p
 	if res.TransitionsApplied, err = b.paidTransitions(ctx, ns, names); err != nil {
 		return nil, err
 	}
-	if err := w.wait(ctx, "labelled settled", names, 2*time.Minute, w.labelled); err != nil {
+	if err := w.wait(ctx, "settled", names, 2*time.Minute, w.isSettled); err != nil {
 		return nil, err
 	}
 	b.settle(ctx)

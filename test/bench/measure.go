@@ -94,10 +94,10 @@ func (b *bench) apiCalls() map[string]float64 {
 	return out
 }
 
-// countSettled counts the orders labelled settled (ns "": every namespace), reading metadata only.
+// countSettled counts the settled orders (ns "": every namespace), reading metadata only.
 func (b *bench) countSettled(ctx context.Context, ns string) (int, error) {
 	n := 0
-	opts := []client.ListOption{client.MatchingLabels{v1.LabelSettled: "true"}, client.Limit(5000)}
+	opts := []client.ListOption{client.MatchingFields{v1.FieldSettled: "true"}, client.Limit(5000)}
 	if ns != "" {
 		opts = append(opts, client.InNamespace(ns))
 	}

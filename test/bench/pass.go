@@ -81,7 +81,7 @@ type PassResult struct {
 	LateP50Ms float64 `json:"late_notify_p50_ms,omitempty"`
 	LateP99Ms float64 `json:"late_notify_p99_ms,omitempty"`
 	// The manager's API requests, named, per order: writes on the create path (creation to
-	// AwaitingPayment) and per applied notification (Paid, then the settled label), and reads.
+	// AwaitingPayment) and per applied notification (Paid and settled in one status write), and reads.
 	CreateWrites      map[string]float64 `json:"create_writes_per_order"`
 	CreateWritesTotal float64            `json:"create_writes_per_order_total"`
 	NotifyWrites      map[string]float64 `json:"notify_writes_per_order"`

@@ -24,8 +24,8 @@ import (
 //  1. the raw ceiling (as make bench), which also sets the paced rate;
 //  2. the empty pass, in namespace bench-empty;
 //  3. the settled orders, written through the API server as the raw path writes (create, then
-//     status), each a copy of a settled order of the empty pass (status Paid, condition Settled,
-//     label kubepay.io/settled=true, no finalizer: as the controller leaves them), in the
+//     status), each a copy of a settled order of the empty pass (status Paid, status.settled,
+//     condition Settled, kubepay's finalizer: as the controller leaves them), in the
 //     namespace of the loaded pass;
 //  4. the loaded pass, in namespace bench-loaded, among them;
 //  5. retention: the provider gets spec.retention.settledOrderTTL and a new manager deletes them.
@@ -233,8 +233,8 @@ func (b *bench) writeSettled(ctx context.Context, res *ScaleResults) ([]lateTarg
 	if err := b.env.Client.Get(ctx, client.ObjectKey{Namespace: emptyNS, Name: "order-00000"}, tmpl); err != nil {
 		return nil, err
 	}
-	if tmpl.Labels[v1.LabelSettled] != "true" {
-		return nil, fmt.Errorf("the template order %s/%s is not labelled settled", emptyNS, tmpl.Name)
+	if !tmpl.Status.Settled {
+		return nil, fmt.Errorf("the template order %s/%s is not settled", emptyNS, tmpl.Name)
 	}
 	c := b.env.Client
 	if err := c.Create(ctx, namespace(loadedNS)); err != nil {
@@ -251,7 +251,8 @@ func (b *bench) writeSettled(ctx context.Context, res *ScaleResults) ([]lateTarg
 	start := time.Now()
 	err := parallel(n, b.conc, func(i int) error {
 		o := order(loadedNS, fmt.Sprintf("settled-%06d", i))
-		o.Labels = map[string]string{v1.LabelSettled: "true", fixtureLabel: "true"}
+		o.Labels = map[string]string{fixtureLabel: "true"}
+		o.Finalizers = []string{v1.Finalizer}
 		if err := c.Create(ctx, o); err != nil {
 			return err
 		}

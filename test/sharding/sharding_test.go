@@ -116,7 +116,7 @@ func TestTwoInstallsSplitTheCluster(t *testing.T) {
 	testenv.Eventually(t, 3*time.Minute, func() (bool, string) {
 		settled := 0
 		for _, o := range all() {
-			if o.Status.Phase == v1.PhasePaid && o.Labels[v1.LabelSettled] == "true" {
+			if o.Status.Phase == v1.PhasePaid && o.Status.Settled {
 				settled++
 			}
 		}

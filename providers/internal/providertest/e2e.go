@@ -82,15 +82,14 @@ func (e *E2E) WaitPhase(name string, phase v1.Phase) *v1.PaymentOrder {
 	return e.Env.WaitPhase(e.T, e.NS, name, phase, E2ETimeout)
 }
 
-// WaitSettled waits until the controller labelled the order settled (kubepay.io/settled, its
-// last write after a terminal phase) and returns it: a test that then checks nothing else writes
-// the order is not fooled by that label.
+// WaitSettled waits until the order is settled (status.settled, written with the write that
+// settles it) and returns it.
 func (e *E2E) WaitSettled(name string) *v1.PaymentOrder {
 	e.T.Helper()
 	var o *v1.PaymentOrder
 	testenv.Eventually(e.T, E2ETimeout, func() (bool, string) {
 		o = e.Get(name)
-		return o.Labels[v1.LabelSettled] == "true", fmt.Sprintf("order %s/%s is %q with labels %v, want labelled settled", e.NS, name, o.Status.Phase, o.Labels)
+		return o.Status.Settled, fmt.Sprintf("order %s/%s is %q and not settled", e.NS, name, o.Status.Phase)
 	})
 	return o
 }
