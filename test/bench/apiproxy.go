@@ -30,7 +30,6 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	clientscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-
 )
 
 // apiProxy stands between the manager and the API server and names every request the manager
