@@ -13,8 +13,9 @@ import (
 	v1 "github.com/kubepay/kubepay/api/v1alpha1"
 )
 
-// sweepClaims deletes the claims in the manager's namespace whose holder is gone: a settled order
-// has no finalizer (settle.MarkSettled), so deleting it cannot release its claim there.
+// sweepClaims deletes the claims in the manager's namespace whose holder is gone: a deleted
+// settled order is let go without the order controller (SettledRelease), so nothing releases its
+// claim there.
 func (h *Housekeeper) sweepClaims(ctx context.Context) error {
 	if h.ClusterNamespace == "" {
 		return nil

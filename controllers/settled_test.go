@@ -6,7 +6,9 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
@@ -77,5 +79,38 @@ func TestPaidNotificationSettlesTheOrderInTheSameWrite(t *testing.T) {
 	testenv.Eventually(t, 30*time.Second, func() (bool, string) {
 		err := env.Client.Get(t.Context(), client.ObjectKeyFromObject(paid), &v1.PaymentOrder{})
 		return apierrors.IsNotFound(err), fmt.Sprintf("deleted settled order %s/%s still there (%v)", paid.Namespace, paid.Name, err)
+	})
+}
+
+// An order settled by a kubepay from before status.settled carries the old label and no
+// finalizer, and no status.settled: the new cache holds it, so the controller writes what it
+// lacks once (its finalizer back, status.settled) and it leaves the cache.
+func TestOrderSettledByAnOlderKubepayIsMarkedSettled(t *testing.T) {
+	f := testfixture.New(t, env, gateway.Options{}, testfixture.Provider{})
+	o := &v1.PaymentOrder{
+		ObjectMeta: metav1.ObjectMeta{Namespace: f.NS, Name: "settled-before", Labels: map[string]string{"kubepay.io/settled": "true"}},
+		Spec: v1.PaymentOrderSpec{ProviderRef: v1.ProviderReference{Name: "sandbox"}, Amount: "3.00", Currency: "CNY",
+			Channel: "sandbox", Subject: "legacy"},
+	}
+	if err := env.Client.Create(t.Context(), o); err != nil {
+		t.Fatal(err)
+	}
+	// The controller adds the finalizer as soon as it sees the order: write the old status on
+	// whatever version is current.
+	expired := metav1.Now()
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := env.Client.Get(t.Context(), client.ObjectKeyFromObject(o), o); err != nil {
+			return err
+		}
+		o.Status = v1.PaymentOrderStatus{Phase: v1.PhaseExpired, OutTradeNo: "LEGACY0001", AmountMinor: 300, ExpiresAt: &expired}
+		return env.Client.Status().Update(t.Context(), o)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, func() (bool, string) {
+		got := f.Get(o.Name)
+		return got.Status.Settled && controllerutil.ContainsFinalizer(got, v1.Finalizer),
+			fmt.Sprintf("order %s/%s: status.settled %v, finalizers %v; want settled with %s", got.Namespace, got.Name, got.Status.Settled, got.Finalizers, v1.Finalizer)
 	})
 }
