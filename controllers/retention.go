@@ -3,11 +3,13 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	v1 "github.com/kubepay/kubepay/api/v1alpha1"
 	"github.com/kubepay/kubepay/internal/metrics"
@@ -16,8 +18,8 @@ import (
 
 // retain deletes, for every provider with spec.retention.settledOrderTTL, its settled orders (and
 // their refunds) that settled longer ago than the TTL. An order that is not settled by its content
-// (a refund in flight, a late payment to give back) is never deleted, whatever its label says, and
-// the delete is conditional on the version read, so an order that changed meanwhile stays.
+// (a refund in flight, a late payment to give back) is never deleted, whatever status.settled
+// says, and the delete is conditional on the version read, so an order that changed meanwhile stays.
 func (h *Housekeeper) retain(ctx context.Context) error {
 	type target struct {
 		obj      client.Object
@@ -71,17 +73,23 @@ func (h *Housekeeper) retainFor(ctx context.Context, ns, provider string, ttl ti
 			return orders, refunds, fmt.Errorf("listing settled orders of provider %s: %w", key, err)
 		}
 		page := pageRefunds{reader: h.APIReader}
+		var due []expired
 		for i := range list.Items {
 			o := &list.Items[i]
 			settled := meta.FindStatusCondition(o.Status.Conditions, v1.ConditionSettled)
 			if !h.Share.Has(o) || o.ProviderIndexKey() != key || settle.Unsettled(o) || settled == nil || settled.LastTransitionTime.After(cutoff) {
 				continue
 			}
-			n, err := h.deleteOrder(ctx, o, &page)
+			refs, err := page.of(ctx, o)
 			if err != nil {
-				return orders, refunds, err
+				return orders, refunds, fmt.Errorf("listing refunds of PaymentOrder %s/%s: %w", o.Namespace, o.Name, err)
 			}
-			orders, refunds = orders+1, refunds+n
+			due = append(due, expired{o, refs})
+		}
+		o, r, err := h.deleteAll(ctx, due)
+		orders, refunds = orders+o, refunds+r
+		if err != nil {
+			return orders, refunds, err
 		}
 		if list.Continue == "" {
 			return orders, refunds, nil
@@ -125,31 +133,77 @@ func (p *pageRefunds) of(ctx context.Context, o *v1.PaymentOrder) ([]*v1.Payment
 	return out, nil
 }
 
-// deleteOrder deletes a settled order's refunds, then the order, if it is still the version read.
-// The order keeps its finalizer while settled; SettledRelease removes it once the delete is in.
-func (h *Housekeeper) deleteOrder(ctx context.Context, o *v1.PaymentOrder, page *pageRefunds) (int, error) {
-	refs, err := page.of(ctx, o)
-	if err != nil {
-		return 0, fmt.Errorf("listing refunds of PaymentOrder %s/%s: %w", o.Namespace, o.Name, err)
+// retentionWorkers is how many orders retention deletes at once: each deletion is a few
+// sequential requests, so one at a time would leave the API server mostly waiting on round trips.
+const retentionWorkers = 4
+
+// expired is a settled order past its TTL and its refunds, as read.
+type expired struct {
+	order   *v1.PaymentOrder
+	refunds []*v1.PaymentRefund
+}
+
+// deleteAll deletes a page's expired orders, retentionWorkers at a time, and counts what went.
+func (h *Housekeeper) deleteAll(ctx context.Context, due []expired) (orders, refunds int, err error) {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, retentionWorkers)
+	for _, e := range due {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			n, deleted, derr := h.deleteOrder(ctx, e.order, e.refunds)
+			mu.Lock()
+			defer mu.Unlock()
+			refunds += n
+			if deleted {
+				orders++
+			}
+			if derr != nil && err == nil {
+				err = derr
+			}
+		})
 	}
+	wg.Wait()
+	return orders, refunds, err
+}
+
+// deleteOrder deletes a settled order's terminal refunds, then the order, if it is still the
+// version read: first its finalizer goes, in a patch conditional on that version (a settled order
+// has nothing open at the provider), then the order, conditional on its UID and the patched
+// version. Two writes, and the order is gone when they return; deleting it with its finalizer
+// would leave SettledRelease a third. An order reopened between the two (a refund reserved on
+// it) fails the delete and gets its finalizer back from whoever reopened it (settle.Reopen).
+func (h *Housekeeper) deleteOrder(ctx context.Context, o *v1.PaymentOrder, refs []*v1.PaymentRefund) (int, bool, error) {
 	n := 0
 	for _, r := range refs {
 		if !r.Status.Phase.Terminal() {
 			continue
 		}
 		if err := h.Client.Delete(ctx, r, client.Preconditions{UID: &r.UID}); err != nil && !apierrors.IsNotFound(err) {
-			return n, fmt.Errorf("deleting PaymentRefund %s/%s of a retained order: %w", r.Namespace, r.Name, err)
+			return n, false, fmt.Errorf("deleting PaymentRefund %s/%s of a retained order: %w", r.Namespace, r.Name, err)
 		}
 		n++
 		metrics.RetentionDeleted.WithLabelValues("refund").Inc()
 	}
-	err = h.Client.Delete(ctx, o, client.Preconditions{UID: &o.UID, ResourceVersion: &o.ResourceVersion})
+	if controllerutil.ContainsFinalizer(o, v1.Finalizer) {
+		patch := client.MergeFromWithOptions(o.DeepCopy(), client.MergeFromWithOptimisticLock{})
+		controllerutil.RemoveFinalizer(o, v1.Finalizer)
+		err := h.Client.Patch(ctx, o, patch)
+		switch {
+		case apierrors.IsConflict(err), apierrors.IsNotFound(err):
+			return n, false, nil // changed or gone meanwhile: the next round decides again
+		case err != nil:
+			return n, false, fmt.Errorf("removing the finalizer of settled PaymentOrder %s/%s before deleting it: %w", o.Namespace, o.Name, err)
+		}
+	}
+	err := h.Client.Delete(ctx, o, client.Preconditions{UID: &o.UID, ResourceVersion: &o.ResourceVersion})
 	switch {
 	case apierrors.IsConflict(err), apierrors.IsNotFound(err):
-		return n, nil // changed or gone meanwhile: the next round decides again
+		return n, false, nil
 	case err != nil:
-		return n, fmt.Errorf("deleting settled PaymentOrder %s/%s: %w", o.Namespace, o.Name, err)
+		return n, false, fmt.Errorf("deleting settled PaymentOrder %s/%s: %w", o.Namespace, o.Name, err)
 	}
 	metrics.RetentionDeleted.WithLabelValues("order").Inc()
-	return n, nil
+	return n, true, nil
 }

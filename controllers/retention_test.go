@@ -130,6 +130,14 @@ func TestRetentionReadsRefundsOncePerPage(t *testing.T) {
 		Log: ctrl.Log.WithName("retention-test"), Now: func() time.Time { return time.Now().Add(2 * time.Hour) }}
 	h.RunOnce(t.Context())
 
+	// Retention takes a settled order's finalizer off itself before deleting it, so the order is
+	// gone when the round returns, not left Terminating for SettledRelease to let go.
+	for _, name := range orders {
+		err := env.Client.Get(t.Context(), client.ObjectKey{Namespace: f.NS, Name: name}, &v1.PaymentOrder{})
+		if !apierrors.IsNotFound(err) {
+			t.Errorf("order %s/%s still there right after the retention round (err %v), want deleted by it", f.NS, name, err)
+		}
+	}
 	gone := func(obj client.Object, name string) {
 		testenv.Eventually(t, 30*time.Second, func() (bool, string) {
 			err := env.Client.Get(t.Context(), client.ObjectKey{Namespace: f.NS, Name: name}, obj)
