@@ -39,8 +39,15 @@ func Setup(ctx context.Context, fi client.FieldIndexer) error {
 	}); err != nil {
 		return err
 	}
-	if err := fi.IndexField(ctx, &v1.PaymentOrder{}, OrderProvider, func(o client.Object) []string {
+	// A PaymentProvider's orders are listed in its namespace, a ClusterPaymentProvider's across
+	// all of them: one key per order, the one its provider's lookup reads.
+	if err := oneKey(ctx, fi, &v1.PaymentOrder{}, OrderProvider, func(o client.Object) []string {
 		return []string{o.(*v1.PaymentOrder).ProviderIndexKey()}
+	}, func(o client.Object) string {
+		if o.(*v1.PaymentOrder).ProviderNamespace() == "" {
+			return allNamespaces
+		}
+		return o.GetNamespace()
 	}); err != nil {
 		return err
 	}
@@ -81,6 +88,18 @@ type informers interface {
 // reads. A list by this field across all namespaces finds nothing. Anything that is not a cache
 // (the fake client's builder) gets IndexField.
 func byNumber(ctx context.Context, fi client.FieldIndexer, obj client.Object, field string, extract client.IndexerFunc) error {
+	return oneKey(ctx, fi, obj, field, extract, client.Object.GetNamespace)
+}
+
+// allNamespaces is the namespace part of controller-runtime's index key for lists across all
+// namespaces (cache_reader.go's allNamespacesNamespace, not exported; TestCachedLookups checks
+// both kinds of list still find their objects).
+const allNamespaces = "__all_namespaces"
+
+// oneKey registers an index under the name and key format controller-runtime's cache reads for
+// client.MatchingFields, with one key per value: the one in scope(object), a namespace or
+// allNamespaces, where IndexField would add both.
+func oneKey(ctx context.Context, fi client.FieldIndexer, obj client.Object, field string, extract client.IndexerFunc, scope func(client.Object) string) error {
 	c, ok := fi.(informers)
 	if !ok {
 		return fi.IndexField(ctx, obj, field, extract)
@@ -97,7 +116,7 @@ func byNumber(ctx context.Context, fi client.FieldIndexer, obj client.Object, fi
 		vals := extract(o)
 		keys := make([]string, len(vals))
 		for i, v := range vals {
-			keys[i] = o.GetNamespace() + "/" + v
+			keys[i] = scope(o) + "/" + v
 		}
 		return keys, nil
 	}})

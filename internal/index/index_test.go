@@ -77,6 +77,12 @@ func TestNumbersIndexedPerNamespaceOnly(t *testing.T) {
 		{"PaymentOrder", OrderOutTradeNo, order, []string{"shop/OTN-1"}},
 		{"PaymentRefund", RefundOutRefundNo, refund, []string{"shop/ORN-1"}},
 		{"PaymentOrder", OrderOutTradeNo, &v1.PaymentOrder{ObjectMeta: metav1.ObjectMeta{Name: "new", Namespace: "shop"}}, []string{}},
+		// A PaymentProvider's orders are listed in its namespace only.
+		{"PaymentOrder", OrderProvider, &v1.PaymentOrder{ObjectMeta: metav1.ObjectMeta{Name: "coffee", Namespace: "shop"},
+			Spec: v1.PaymentOrderSpec{ProviderRef: v1.ProviderReference{Name: "sandbox"}}}, []string{"shop/sandbox"}},
+		// A ClusterPaymentProvider's orders are listed across all namespaces only.
+		{"PaymentOrder", OrderProvider, &v1.PaymentOrder{ObjectMeta: metav1.ObjectMeta{Name: "coffee", Namespace: "shop"},
+			Spec: v1.PaymentOrderSpec{ProviderRef: v1.ProviderReference{Kind: v1.KindClusterPaymentProvider, Name: "global"}}}, []string{"__all_namespaces/_cluster/global"}},
 	} {
 		f := c.indexers[tc.kind]["field:"+tc.field]
 		if f == nil {
@@ -88,7 +94,7 @@ func TestNumbersIndexedPerNamespaceOnly(t *testing.T) {
 		}
 	}
 	for _, f := range c.fields {
-		if f == "PaymentOrder "+OrderOutTradeNo || f == "PaymentRefund "+RefundOutRefundNo {
+		if f == "PaymentOrder "+OrderOutTradeNo || f == "PaymentRefund "+RefundOutRefundNo || f == "PaymentOrder "+OrderProvider {
 			t.Errorf("%s also indexed with IndexField, which doubles its keys", f)
 		}
 	}
