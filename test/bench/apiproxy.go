@@ -355,13 +355,12 @@ func eventKind(body []byte) string {
 
 // orderPatchKind says what a metadata patch of a PaymentOrder does.
 func orderPatchKind(body []byte) string {
+	// A patch that removes the last finalizer sets it to null: look for the key, not a value.
 	var patch struct {
-		Metadata struct {
-			Finalizers *[]string `json:"finalizers"`
-		} `json:"metadata"`
+		Metadata map[string]json.RawMessage `json:"metadata"`
 	}
 	_ = json.Unmarshal(body, &patch)
-	if patch.Metadata.Finalizers != nil {
+	if _, ok := patch.Metadata["finalizers"]; ok {
 		return "finalizer"
 	}
 	return "(other)"
