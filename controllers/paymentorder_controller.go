@@ -2,10 +2,12 @@ package controllers
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
+	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -63,6 +65,16 @@ func (r *PaymentOrderReconciler) now() time.Time {
 	return time.Now()
 }
 
+// forgetQuery drops the query schedule of an order that left the cache (settled or deleted).
+func (r *PaymentOrderReconciler) forgetQuery(obj any) {
+	if tomb, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+		obj = tomb.Obj
+	}
+	if o, ok := obj.(client.Object); ok {
+		r.queries.forget(o.GetUID())
+	}
+}
+
 // SetupWithManager wires the controller: orders, plus the providers and Secrets they depend on.
 // The field indexes must be registered first (index.Setup).
 func (r *PaymentOrderReconciler) SetupWithManager(mgr ctrl.Manager) error {
@@ -71,6 +83,16 @@ func (r *PaymentOrderReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	// Per order: 1s doubling to 5m after each retryable failure; overall: 50 retries/s, so a
 	// provider outage never turns into a hot loop against it.
+	// An order leaves the cache when it settles, usually in a write the controller did not make
+	// (the callback server's Paid), so the controller never reconciles it terminal: its query
+	// schedule goes when the cache lets it go, or the schedule would keep every payment ever made.
+	inf, err := mgr.GetCache().GetInformer(context.Background(), &v1.PaymentOrder{})
+	if err != nil {
+		return fmt.Errorf("getting the PaymentOrder informer: %w", err)
+	}
+	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{DeleteFunc: r.forgetQuery}); err != nil {
+		return fmt.Errorf("watching PaymentOrders leave the cache: %w", err)
+	}
 	limiter := workqueue.NewTypedMaxOfRateLimiter(
 		workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](errorBackoffBase, errorBackoffMax),
 		&workqueue.TypedBucketRateLimiter[reconcile.Request]{Limiter: rate.NewLimiter(rate.Limit(50), 200)},

@@ -22,7 +22,7 @@ import (
 // order write per notification, not a status write followed by a settling patch; the settled
 // order keeps its finalizer, and leaving the manager's cache must not make its deletion hang.
 func TestPaidNotificationSettlesTheOrderInTheSameWrite(t *testing.T) {
-	f := testfixture.New(t, env, gateway.Options{}, testfixture.Provider{})
+	f := testfixture.New(t, env, gateway.Options{}, byNotification())
 	wc, err := client.NewWithWatch(env.Config, client.Options{Scheme: env.Scheme})
 	if err != nil {
 		t.Fatal(err)
@@ -55,6 +55,9 @@ func TestPaidNotificationSettlesTheOrderInTheSameWrite(t *testing.T) {
 		case <-deadline:
 			t.Fatal("order not Paid within 30s")
 		}
+	}
+	if last := paid.Status.History[len(paid.Status.History)-1]; last.Source != v1.SourceNotification {
+		t.Fatalf("order %s/%s was made Paid by %s, want by the notification", paid.Namespace, paid.Name, last.Source)
 	}
 	if !paid.Status.Settled {
 		t.Errorf("the write that made %s/%s Paid (resourceVersion %s) did not settle it: status.settled false, labels %v", paid.Namespace, paid.Name, paid.ResourceVersion, paid.Labels)
@@ -113,4 +116,31 @@ func TestOrderSettledByAnOlderKubepayIsMarkedSettled(t *testing.T) {
 		return got.Status.Settled && controllerutil.ContainsFinalizer(got, v1.Finalizer),
 			fmt.Sprintf("order %s/%s: status.settled %v, finalizers %v; want settled with %s", got.Namespace, got.Name, got.Status.Settled, got.Finalizers, v1.Finalizer)
 	})
+}
+
+// An order paid by a notification leaves the manager's cache in that same write, so the
+// controller never reconciles it as Paid: its query schedule must still go, or the manager's
+// memory would grow with every payment ever made.
+func TestSettledOrderLeavesNoQuerySchedule(t *testing.T) {
+	f := testfixture.New(t, env, gateway.Options{}, byNotification())
+	f.Order("forgotten", "6.00", "CNY", 30*time.Minute)
+	o := f.WaitPhase("forgotten", v1.PhaseAwaitingPayment, 30*time.Second)
+	orders := suiteManager.Orders
+	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
+		return orders.HasScheduledQueryForTest(o.UID), fmt.Sprintf("open order %s/%s has no query schedule", o.Namespace, o.Name)
+	})
+	f.Pay(o.Status.ProviderPaymentID, "succeeded")
+	paid := f.WaitPhase("forgotten", v1.PhasePaid, 30*time.Second)
+	if last := paid.Status.History[len(paid.Status.History)-1]; last.Source != v1.SourceNotification {
+		t.Fatalf("order %s/%s was made Paid by %s, want by the notification", paid.Namespace, paid.Name, last.Source)
+	}
+	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
+		return !orders.HasScheduledQueryForTest(o.UID), fmt.Sprintf("settled order %s/%s still has a query schedule in the manager", o.Namespace, o.Name)
+	})
+}
+
+// byNotification is a provider whose payments reach kubepay by notification only: the gateway
+// notifies the suite's callback server, and the controller's first query is an hour away.
+func byNotification() testfixture.Provider {
+	return testfixture.Provider{CallbackBaseURL: mgrCallback(), QueryInitial: time.Hour, QueryMax: time.Hour}
 }

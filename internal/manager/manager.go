@@ -83,6 +83,8 @@ type Manager struct {
 	ctrl.Manager
 	// Callback is the notification callback server; nil when NotifyBindAddress is "0".
 	Callback *webhook.Server
+	// Orders is the PaymentOrder reconciler, for tests that look at its memory.
+	Orders *controllers.PaymentOrderReconciler
 }
 
 // New builds the manager with every kubepay component added.
@@ -128,10 +130,11 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 		return nil, err
 	}
 	recorder := recorders.For("kubepay-controller")
-	if err := (&controllers.PaymentOrderReconciler{
+	orders := &controllers.PaymentOrderReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), ClusterNamespace: opts.ClusterNamespace, Resolver: res,
 		Recorder: recorder, Now: opts.Now, MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
-	}).SetupWithManager(mgr); err != nil {
+	}
+	if err := orders.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up PaymentOrder controller: %w", err)
 	}
 	if err := (&controllers.PaymentRefundReconciler{
@@ -163,7 +166,7 @@ func New(cfg *rest.Config, opts Options) (*Manager, error) {
 	if err := addStateMetrics(mgr, opts.Now); err != nil {
 		return nil, err
 	}
-	m := &Manager{Manager: mgr}
+	m := &Manager{Manager: mgr, Orders: orders}
 	if opts.NotifyBindAddress != "0" && opts.NotifyBindAddress != "" {
 		m.Callback = &webhook.Server{
 			Addr: opts.NotifyBindAddress, CertDir: opts.NotifyCertDir,
