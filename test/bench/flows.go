@@ -257,6 +257,13 @@ func (b *bench) notify(ctx context.Context, w *watcher, ns string, names []strin
 	b.settle(ctx)
 	stopProfiles()
 	res.NotifyCPUMs = cpuMillisPer(cpu, b.cpuSeconds(ctx), len(orders))
+	live, _, err := b.managerHeap("settled-" + res.Name)
+	if err != nil {
+		return err
+	}
+	res.HeapSettledMiB = mib(live)
+	res.HeapMiBPer10kSettledThroughKubepay = round((res.HeapSettledMiB - res.HeapIdleMiB) / float64(len(orders)) * 10000)
+	fmt.Printf("  manager heap with those orders settled: %.1f MiB (%.2f MiB per 10k settled through kubepay, against idle)\n", res.HeapSettledMiB, res.HeapMiBPer10kSettledThroughKubepay)
 	if before != nil {
 		after, millisAfter := b.requests()
 		res.NotifyWriteMs = meanMillis(before, millisBefore, after, millisAfter)

@@ -56,15 +56,20 @@ type PassResult struct {
 	// Manager heap after a forced GC, at ready (idle) and with the pass's orders open: live
 	// objects (go_memstats_heap_alloc_bytes, what pprof's inuse_space samples) and the spans
 	// holding them (go_memstats_heap_inuse_bytes, which adds fragmentation).
-	HeapIdleMiB                  float64 `json:"heap_idle_mib"`
-	HeapOpenMiB                  float64 `json:"heap_open_mib"`
-	HeapMiBPer10kOpenOrders      float64 `json:"heap_mib_per_10k_open_orders"`
-	HeapSpansIdleMiB             float64 `json:"heap_spans_idle_mib"`
-	HeapSpansOpenMiB             float64 `json:"heap_spans_open_mib"`
-	HeapSpansMiBPer10kOpenOrders float64 `json:"heap_spans_mib_per_10k_open_orders"`
-	Orders                       int     `json:"orders"`
-	CreateToAwaitingPerS         float64 `json:"create_to_awaiting_per_s"`
-	CreateVsRawRatio             float64 `json:"create_vs_raw_ratio"`
+	HeapIdleMiB             float64 `json:"heap_idle_mib"`
+	HeapOpenMiB             float64 `json:"heap_open_mib"`
+	HeapMiBPer10kOpenOrders float64 `json:"heap_mib_per_10k_open_orders"`
+	// The same once the pass's orders were paid by notification and settled through kubepay: what
+	// is left of them in the manager (a settled order leaves the cache, its query schedule and its
+	// queue entries with it), against the idle heap.
+	HeapSettledMiB                     float64 `json:"heap_settled_mib"`
+	HeapMiBPer10kSettledThroughKubepay float64 `json:"heap_mib_per_10k_settled_through_kubepay"`
+	HeapSpansIdleMiB                   float64 `json:"heap_spans_idle_mib"`
+	HeapSpansOpenMiB                   float64 `json:"heap_spans_open_mib"`
+	HeapSpansMiBPer10kOpenOrders       float64 `json:"heap_spans_mib_per_10k_open_orders"`
+	Orders                             int     `json:"orders"`
+	CreateToAwaitingPerS               float64 `json:"create_to_awaiting_per_s"`
+	CreateVsRawRatio                   float64 `json:"create_vs_raw_ratio"`
 	// Notifications at saturation: every order notified by conc clients, each notification also
 	// sent 3 more times concurrently; latency per delivery.
 	NotifyAppliedPerS  float64 `json:"notify_applied_per_s"`
