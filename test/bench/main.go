@@ -289,7 +289,8 @@ func printTable(r *Results) {
 		{"notify_writes_per_order", on.NotifyWritesTotal, off.NotifyWritesTotal},
 		{"start_to_ready_s", on.StartToReadyS, off.StartToReadyS},
 		{"manager_heap_mib_per_10k_orders", on.HeapMiBPer10kOpenOrders, off.HeapMiBPer10kOpenOrders},
-		{"manager_heap_mib_per_10k_settled_through_kubepay", on.HeapMiBPer10kSettledThroughKubepay, off.HeapMiBPer10kSettledThroughKubepay},
+		{"manager_heap_idle_mib", on.HeapIdleMiB, off.HeapIdleMiB},
+		{"manager_heap_settled_mib (the pass's orders settled)", on.HeapSettledMiB, off.HeapSettledMiB},
 	}
 	for i := range max(len(on.Paced), len(off.Paced)) {
 		a, z := pacedAt(on, i), pacedAt(off, i)
