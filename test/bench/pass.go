@@ -65,13 +65,13 @@ type PassResult struct {
 	// keeps) plus bounded per-order memory: the recent-notification set (at most 65,536 ids) and
 	// the queue's entry for the order's next query, gone at that time. Not divided per order: the
 	// fixed part would read as per-order cost (500 orders: +3.0 MiB, 2,000: +4.0 MiB).
-	HeapSettledMiB float64 `json:"heap_settled_mib"`
-	HeapSpansIdleMiB                   float64 `json:"heap_spans_idle_mib"`
-	HeapSpansOpenMiB                   float64 `json:"heap_spans_open_mib"`
-	HeapSpansMiBPer10kOpenOrders       float64 `json:"heap_spans_mib_per_10k_open_orders"`
-	Orders                             int     `json:"orders"`
-	CreateToAwaitingPerS               float64 `json:"create_to_awaiting_per_s"`
-	CreateVsRawRatio                   float64 `json:"create_vs_raw_ratio"`
+	HeapSettledMiB               float64 `json:"heap_settled_mib"`
+	HeapSpansIdleMiB             float64 `json:"heap_spans_idle_mib"`
+	HeapSpansOpenMiB             float64 `json:"heap_spans_open_mib"`
+	HeapSpansMiBPer10kOpenOrders float64 `json:"heap_spans_mib_per_10k_open_orders"`
+	Orders                       int     `json:"orders"`
+	CreateToAwaitingPerS         float64 `json:"create_to_awaiting_per_s"`
+	CreateVsRawRatio             float64 `json:"create_vs_raw_ratio"`
 	// Notifications at saturation: every order notified by conc clients, each notification also
 	// sent 3 more times concurrently; latency per delivery.
 	NotifyAppliedPerS  float64 `json:"notify_applied_per_s"`
