@@ -163,7 +163,7 @@ func TestRefundEndToEnd(t *testing.T) {
 			t.Errorf("tea-rest Succeeded by %s (refundedAt %v), want by the controller on Alipay's fund_change Y", last.Source, rest.Status.RefundedAt)
 		}
 		e.WaitRefunded("tea", v1.PhaseRefunded, "10.50")
-		done := e.WaitSettled("tea") // the controller's last write: labelled settled
+		done := e.WaitSettled("tea") // the booking write settles it: nothing writes it after
 		// Its notification says TRADE_CLOSED (refunded in full): acknowledged, counted nowhere
 		// again, and no expiry of the order.
 		closing := e.refundNotification(o.Status.OutTradeNo, rest.Status.OutRefundNo)
