@@ -214,6 +214,7 @@ func (b *bench) run(ctx context.Context) (*Results, error) {
 			return nil, err
 		}
 		p.NotifyVsRawRatio = round(p.NotifyAppliedPerS / res.RawStatusPatchPerS)
+		p.NotifyVsRawCPURatio = cpuRatio(res.RawCPUMs.StatusPatch, p.NotifyCPUMs)
 		p.CreateVsRawRatio = round(p.CreateToAwaitingPerS / res.RawCreatePerS)
 		if events {
 			res.EventsOn = p
@@ -279,6 +280,7 @@ func printTable(r *Results) {
 		{"raw_status_patch_per_s", r.RawStatusPatchPerS, r.RawStatusPatchPerS},
 		{"notify_applied_per_s", on.NotifyAppliedPerS, off.NotifyAppliedPerS},
 		{"notify_vs_raw_ratio (target >= 0.5)", on.NotifyVsRawRatio, off.NotifyVsRawRatio},
+		{"notify_vs_raw_cpu_ratio (raw CPU / notification CPU)", on.NotifyVsRawCPURatio, off.NotifyVsRawCPURatio},
 		{"notify_p50_ms", on.NotifyP50Ms, off.NotifyP50Ms},
 		{"notify_p99_ms", on.NotifyP99Ms, off.NotifyP99Ms},
 		{"transitions_applied (== orders)", float64(on.TransitionsApplied), float64(off.TransitionsApplied)},

@@ -193,6 +193,14 @@ func (b *bench) cpuSeconds(ctx context.Context) map[string]float64 {
 	return out
 }
 
+// cpuRatio is raw's total CPU per operation over kubepay's (0 when either is unknown).
+func cpuRatio(raw, kubepay map[string]float64) float64 {
+	if raw["total"] <= 0 || kubepay["total"] <= 0 {
+		return 0
+	}
+	return round(raw["total"] / kubepay["total"])
+}
+
 // harness names the bench's own CPU in cpuSeconds; it is reported apart from the total, which is
 // what the system under test spent.
 const harness = "bench_harness"

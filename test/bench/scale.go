@@ -216,6 +216,7 @@ func (r *ScaleResults) summarise() {
 	for _, p := range []*PassResult{e, l} {
 		p.CreateVsRawRatio = round(p.CreateToAwaitingPerS / r.RawCreatePerS)
 		p.NotifyVsRawRatio = round(p.NotifyAppliedPerS / r.RawStatusPatchPerS)
+		p.NotifyVsRawCPURatio = cpuRatio(r.RawCPUMs.StatusPatch, p.NotifyCPUMs)
 	}
 	r.Targets = Targets{
 		SettledHeapAtMost5MiBPer10k: r.HeapMiBPer10kSettledOrders <= 5,
