@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -51,24 +52,21 @@ func (r *SettledRelease) Start(ctx context.Context) error {
 	if len(namespaces) == 0 {
 		namespaces = []string{metav1.NamespaceAll}
 	}
-	done := make(chan struct{}, len(namespaces))
+	backoff := r.Backoff
+	if backoff <= 0 {
+		backoff = time.Second
+	}
+	var wg sync.WaitGroup
 	for _, ns := range namespaces {
-		go func() {
-			defer func() { done <- struct{}{} }()
-			backoff := r.Backoff
-			if backoff <= 0 {
-				backoff = time.Second
-			}
+		wg.Go(func() {
 			wait.UntilWithContext(ctx, func(ctx context.Context) {
 				if err := r.listAndWatch(ctx, ns); err != nil && ctx.Err() == nil {
 					r.Log.Error(err, "watching settled PaymentOrders for deletions; listing again", "namespace", ns)
 				}
 			}, backoff)
-		}()
+		})
 	}
-	for range namespaces {
-		<-done
-	}
+	wg.Wait()
 	return nil
 }
 

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/kubepay/kubepay/api/v1alpha1"
+	"github.com/kubepay/kubepay/internal/localrun"
 )
 
 // The scale run: the same pass (pass.go) on an empty cluster, then on one holding -scale settled
@@ -317,16 +316,7 @@ func (b *bench) apiserverGet(ctx context.Context, path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(b.env.Config.Host, "/")+path, nil)
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: HTTP %d", path, resp.StatusCode)
-	}
-	return io.ReadAll(resp.Body)
+	return localrun.GetWith(ctx, hc, strings.TrimSuffix(b.env.Config.Host, "/")+path)
 }
 
 // retention gives the loaded pass's provider a settledOrderTTL of 1h (the minimum) and starts a
